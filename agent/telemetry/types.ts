@@ -1,0 +1,42 @@
+// The contract between the controller and telemetry: the controller hands over events and readings
+// and never waits for a broker; the pipeline makes them durable and delivers them.
+import type { MeterReading } from '../../drivers/types.js';
+import type { ChargeState, TelemetryEvent } from '../charging/types.js';
+
+/** An event as delivered: the core's event plus a per-charge-point sequence number and a unique id. */
+export interface DeliveredEvent extends TelemetryEvent {
+  seq: number;
+  id: string;
+}
+
+export interface LinkStatus {
+  enabled: boolean;
+  connected: boolean;
+  lastError?: string;
+}
+
+export interface TelemetryStatus {
+  kafka: LinkStatus;
+  mqtt: LinkStatus;
+  outbox: { depth: number; oldestAgeMs: number; droppedConsumo: number; bytes: number };
+}
+
+export interface TelemetryPipeline {
+  start(): Promise<void>;
+  /** Session events are durable when this returns; CONSUMO may be batched. Never blocks on a broker. */
+  publish(event: TelemetryEvent): void;
+  /** Latest meter reading, for MQTT /meter at its own rate. */
+  publishReading(reading: MeterReading, state: ChargeState): void;
+  /** Flushes what can be flushed within the deadline, then closes the links. */
+  stop(deadlineMs?: number): Promise<void>;
+  status(): TelemetryStatus;
+}
+
+/** A broker link behind which kafkajs or mqtt.js live: bounded, never blocking the caller forever. */
+export interface MessageSink {
+  start(): Promise<void>;
+  /** Resolves once the broker acknowledged every message (Kafka acks=all); rejects on timeout or error. */
+  send(topic: string, messages: Array<{ key: string; value: string }>): Promise<void>;
+  stop(): Promise<void>;
+  status(): LinkStatus;
+}

@@ -1,0 +1,77 @@
+// The whole hardware world of the agent: a few small interfaces with units in their names.
+// The charging core and the controller depend on these and on nothing else in drivers/.
+
+/** One good reading of the energy meter. Absent phases (single-phase meters) are omitted. */
+export interface MeterReading {
+  /** Cumulative imported active energy, the billing register. */
+  importKwh: number;
+  /** Total active power, positive when importing. */
+  powerW: number;
+  voltageV: number[];
+  currentA: number[];
+  phasePowerW: number[];
+  /** Cumulative exported energy, where the model has it. */
+  exportKwh?: number;
+  /** When the reading was taken (epoch milliseconds), never when it was republished. */
+  takenAtMs: number;
+}
+
+export interface EnergyMeter {
+  /** Reads every register of a full reading; rejects with a DriverError on any failure. */
+  read(): Promise<MeterReading>;
+  open(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** The contactor coil output. close() energises it; open() is the safe state. */
+export interface Relay {
+  close(): void;
+  open(): void;
+  /** Drives the line open and releases it. Safe to call twice. */
+  release(): void;
+}
+
+/** A digital input such as the relay feedback contact, the plug-present switch or the e-stop. */
+export interface DigitalInput {
+  /** Current logical value (active-low already applied): true = active. */
+  read(): boolean;
+  /** Called on every debounced logical change. Returns an unsubscribe function. */
+  watch(onChange: (active: boolean) => void): () => void;
+  release(): void;
+}
+
+/** What the controller gets from the hardware factory. */
+export interface Hardware {
+  relay: Relay;
+  /** The contactor's auxiliary contact: active = closed. Absent when the wiring has none. */
+  relayFeedback?: DigitalInput;
+  /** Vehicle plugged in. */
+  plugPresent: DigitalInput;
+  /** Emergency stop pressed. */
+  emergencyStop: DigitalInput;
+  meter: EnergyMeter;
+  /** Present only for --hardware sim: the injections `ctl` can drive. */
+  simulation?: HardwareSimulation;
+  release(): Promise<void>;
+}
+
+/** Injections the simulated hardware accepts (`charger-agent ctl plug`, `SIM#…` protocol lines). */
+export interface HardwareSimulation {
+  /** Applies one injection such as `plug`, `estop on`, `relay weld`, `power 11000`.
+   *  Returns an error message when the injection is unknown or not supported by this hardware. */
+  inject(command: string, args: string[]): string | undefined;
+  /** Names and one-line help of the supported injections. */
+  readonly injections: ReadonlyArray<{ name: string; usage: string; help: string }>;
+}
+
+/** A failure with a stable code and a message a person can act on. */
+export class DriverError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly fields: Record<string, unknown> = {},
+  ) {
+    super(`${code}: ${message}`);
+    this.name = 'DriverError';
+  }
+}
