@@ -149,15 +149,22 @@ const store = z
   .object({
     maxBytes: z.number().int().positive().default(64 * 1024 * 1024),
     consumoFlushMs: positiveMs.default(30_000).describe('how long unacknowledged CONSUMO samples may wait in memory'),
+    ledgerCheckpointMs: positiveMs.default(60_000).describe('how often an open session\'s last meter reading is saved in the ledger'),
   })
   .strict();
 
 const webhook = z
   .object({
-    url: z.string().default(''),
+    url: z
+      .string()
+      .refine((url) => url === '' || /^https?:\/\/[^\s/]+/i.test(url), 'an http:// or https:// URL, or empty')
+      .default('')
+      .describe('empty = no alerts; JSON POST on engine failure and recovery'),
     timeoutMs: positiveMs.default(5000),
-    retries: z.number().int().min(0).default(3),
-    minIntervalMs: z.number().int().min(0).default(60_000),
+    retries: z.number().int().min(0).max(20).default(3).describe('attempts after the first, with exponential backoff'),
+    backoffInitialMs: positiveMs.default(1000),
+    backoffMaxMs: positiveMs.default(30_000),
+    minIntervalMs: z.number().int().min(0).default(60_000).describe('no failure alert sooner than this after the previous one'),
   })
   .strict();
 
@@ -171,6 +178,7 @@ const monitor = z
     readTimeoutMs: positiveMs.default(1000),
     failureThreshold: z.number().int().min(1).default(3),
     summaryEveryMs: z.number().int().min(0).default(0).describe('0 = no periodic health_check summary'),
+    queueMax: z.number().int().min(1).default(1000).describe('messages kept per broker while it is unreachable'),
     webhook: webhook.prefault({}),
   })
   .strict();

@@ -1,0 +1,184 @@
+import assert from 'node:assert/strict';
+import { chmodSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { configSchema, type ConfigInput } from '../../agent/config/schema.js';
+import { createMemoryLogger } from '../../agent/logging/logger.js';
+import { DriverError } from '../types.js';
+import { FakeGpio, ManualTimers } from './fake-line.js';
+import { makeSysfsRoot, PI5_CHIPS } from './fake-sysfs.js';
+import { checkGpioAccess, createPiGpio } from './pi-hardware.js';
+
+const pi5 = makeSysfsRoot(PI5_CHIPS);
+after(() => pi5.cleanup());
+
+// On the Pi 5 tree pinctrl-rp1 has base 571: lines 17..20 are sysfs 588..591.
+const RP1 = (line: number, activeLow = false) => ({ chip: 'pinctrl-rp1', line, activeLow });
+const FULL = {
+  sysfsRoot: pi5.root,
+  relay: RP1(17, true),
+  relayFeedback: RP1(18),
+  plugPresent: RP1(19),
+  emergencyStop: RP1(20, true),
+};
+
+function gpioConfig(gpio: NonNullable<ConfigInput['gpio']>) {
+  return configSchema.parse({ gpio }).gpio;
+}
+
+function driverError(fn: () => unknown): DriverError {
+  try {
+    fn();
+  } catch (error) {
+    assert.ok(error instanceof DriverError, `expected a DriverError, got ${String(error)}`);
+    return error;
+  }
+  assert.fail('expected a DriverError');
+}
+
+describe('Pi GPIO hardware', () => {
+  it('missing required pins are GPIO_CONFIG naming each config path, before any line is opened', () => {
+    const fake = new FakeGpio();
+    const error = driverError(() =>
+      createPiGpio(gpioConfig({ sysfsRoot: pi5.root, plugPresent: RP1(19) }), createMemoryLogger(), { openLine: fake.open }),
+    );
+    assert.equal(error.code, 'GPIO_CONFIG');
+    assert.match(error.message, /gpio\.relay, gpio\.emergencyStop/);
+    assert.deepEqual(error.fields.missing, ['gpio.relay', 'gpio.emergencyStop']);
+    assert.deepEqual(fake.journal, []);
+  });
+
+  it('opens the relay as an output already driving open, then the inputs on both edges', () => {
+    const fake = new FakeGpio();
+    const log = createMemoryLogger();
+    createPiGpio(gpioConfig(FULL), log, { openLine: fake.open });
+    assert.deepEqual(fake.journal, [
+      'open 588 high none', // active-low relay: high is open
+      'write 588 1',
+      'open 589 in both',
+      'open 590 in both',
+      'open 591 in both',
+    ]);
+    assert.deepEqual(log.lines.at(-1)?.fields, { relay: 588, relayFeedback: 589, plugPresent: 590, emergencyStop: 591, debounceMs: 20 });
+  });
+
+  it('a failure opening an input releases the relay in the open state first, then the opened inputs', () => {
+    const failure = new DriverError('GPIO_BUSY', 'line 591 in use');
+    const fake = new FakeGpio({}, { 591: failure });
+    const log = createMemoryLogger();
+    assert.throws(
+      () => createPiGpio(gpioConfig(FULL), log, { openLine: fake.open }),
+      (error) => error === failure,
+    );
+    assert.deepEqual(fake.journal.slice(fake.journal.indexOf('fail 591')), [
+      'fail 591',
+      'write 588 1',
+      'release 588',
+      'release 589',
+      'release 590',
+    ]);
+    assert.ok(log.lines.some((line) => line.event === 'gpio_open_failed' && line.fields.code === 'GPIO_BUSY'));
+  });
+
+  it('release opens a closed relay and releases it before the inputs, and is safe twice', () => {
+    const fake = new FakeGpio();
+    const gpio = createPiGpio(gpioConfig(FULL), createMemoryLogger(), { openLine: fake.open });
+    gpio.relay.close();
+    assert.equal(fake.line(588).level, 0);
+    const start = fake.journal.length;
+    gpio.release();
+    gpio.release();
+    assert.deepEqual(fake.journal.slice(start), ['write 588 1', 'release 588', 'release 589', 'release 590', 'release 591']);
+  });
+
+  it('the inputs apply active-low and the configured debounce', () => {
+    const fake = new FakeGpio({ 591: 1 });
+    const timers = new ManualTimers();
+    const gpio = createPiGpio(gpioConfig({ ...FULL, debounceMs: 50 }), createMemoryLogger(), { openLine: fake.open, timers });
+    assert.equal(gpio.emergencyStop.read(), false);
+    const pressed: boolean[] = [];
+    gpio.emergencyStop.watch((active) => pressed.push(active));
+    fake.line(591).drive(0);
+    timers.advance(49);
+    assert.deepEqual(pressed, []);
+    timers.advance(1);
+    assert.deepEqual(pressed, [true]);
+  });
+
+  it('the feedback input is absent when gpio.relayFeedback is not set', () => {
+    const fake = new FakeGpio();
+    const { sysfsRoot, relay, plugPresent, emergencyStop } = FULL;
+    const gpio = createPiGpio(gpioConfig({ sysfsRoot, relay, plugPresent, emergencyStop }), createMemoryLogger(), { openLine: fake.open });
+    assert.equal(gpio.relayFeedback, undefined);
+    assert.equal(fake.lines.has(589), false);
+  });
+
+  it('two roles on the same line are GPIO_CONFIG, before any line is opened', () => {
+    const fake = new FakeGpio();
+    const error = driverError(() =>
+      createPiGpio(gpioConfig({ ...FULL, plugPresent: { sysfs: 588 } }), createMemoryLogger(), { openLine: fake.open }),
+    );
+    assert.equal(error.code, 'GPIO_CONFIG');
+    assert.match(error.message, /gpio\.relay and gpio\.plugPresent are both sysfs GPIO 588/);
+    assert.deepEqual(fake.journal, []);
+  });
+
+  it('a chip that is not on this board fails before any line is opened', () => {
+    const fake = new FakeGpio();
+    const error = driverError(() =>
+      createPiGpio(gpioConfig({ ...FULL, relay: { chip: 'pinctrl-bcm2711', line: 17 } }), createMemoryLogger(), { openLine: fake.open }),
+    );
+    assert.equal(error.code, 'GPIO_CHIP_NOT_FOUND');
+    assert.match(error.message, /gpio\.relay\.chip/);
+    assert.deepEqual(fake.journal, []);
+  });
+
+  it('refuses a custom sysfsRoot with the onoff driver, which only uses /sys/class/gpio', () => {
+    const error = driverError(() => createPiGpio(gpioConfig(FULL), createMemoryLogger()));
+    assert.equal(error.code, 'GPIO_CONFIG');
+    assert.match(error.message, /gpio\.sysfsRoot/);
+  });
+});
+
+describe('GPIO access check', () => {
+  it('returns the sysfs number of each configured pin when export is writable', () => {
+    assert.deepEqual(checkGpioAccess(gpioConfig(FULL)), { relay: 588, relayFeedback: 589, plugPresent: 590, emergencyStop: 591 });
+  });
+
+  it('missing pins are GPIO_CONFIG', () => {
+    assert.equal(driverError(() => checkGpioAccess(gpioConfig({ sysfsRoot: pi5.root }))).code, 'GPIO_CONFIG');
+  });
+
+  it('a missing sysfs root is GPIO_UNAVAILABLE even when every pin is a raw number', () => {
+    const root = join(pi5.root, 'missing');
+    const error = driverError(() =>
+      checkGpioAccess(gpioConfig({ sysfsRoot: root, relay: { sysfs: 1 }, plugPresent: { sysfs: 2 }, emergencyStop: { sysfs: 3 } })),
+    );
+    assert.equal(error.code, 'GPIO_UNAVAILABLE');
+    assert.ok(error.message.includes(join(root, 'export')));
+  });
+
+  it('an export file the user cannot write is GPIO_PERMISSION with the fix', {
+    skip: process.getuid?.() === 0 && 'root can write any file',
+  }, () => {
+    const tree = makeSysfsRoot(PI5_CHIPS);
+    try {
+      chmodSync(join(tree.root, 'export'), 0o444);
+      const error = driverError(() => checkGpioAccess(gpioConfig({ ...FULL, sysfsRoot: tree.root })));
+      assert.equal(error.code, 'GPIO_PERMISSION');
+      assert.match(error.message, /SupplementaryGroups=gpio/);
+    } finally {
+      tree.cleanup();
+    }
+  });
+
+  it('a root without an export file is GPIO_UNAVAILABLE', () => {
+    const tree = makeSysfsRoot(PI5_CHIPS);
+    try {
+      rmSync(join(tree.root, 'export'));
+      assert.equal(driverError(() => checkGpioAccess(gpioConfig({ ...FULL, sysfsRoot: tree.root }))).code, 'GPIO_UNAVAILABLE');
+    } finally {
+      tree.cleanup();
+    }
+  });
+});
