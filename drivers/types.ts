@@ -40,7 +40,7 @@ export interface DigitalInput {
   release(): void;
 }
 
-/** What the controller gets from the hardware factory. */
+/** The relay and inputs the controller gets from the hardware factory (the meter is built apart). */
 export interface Hardware {
   relay: Relay;
   /** The contactor's auxiliary contact: active = closed. Absent when the wiring has none. */
@@ -49,7 +49,8 @@ export interface Hardware {
   plugPresent: DigitalInput;
   /** Emergency stop pressed. */
   emergencyStop: DigitalInput;
-  meter: EnergyMeter;
+  /** An external protection device tripped (e.g. the RCD's auxiliary contact), where wired. */
+  externalFault?: DigitalInput;
   /** Present only for --hardware sim: the injections `ctl` can drive. */
   simulation?: HardwareSimulation;
   release(): Promise<void>;

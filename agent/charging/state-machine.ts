@@ -246,7 +246,7 @@ function meterReading(step: Step, reading: MeterReading): void {
   if (!session || session.startedAtMs === undefined || session.startImportKwh === undefined) return;
   session.lastImportKwh = reading.importKwh;
   session.kwh = round(reading.importKwh - session.startImportKwh, 3);
-  session.importe = round(session.kwh * step.config.pricePerKwh, 2);
+  session.importe = round(session.kwh * step.config.pricePerKwh, 4);
   if (session.ending) return;
   const dueMs = step.config.consumoIntervalMs * CONSUMO_JITTER_SHARE;
   if (s.lastConsumoMs !== undefined && reading.takenAtMs - s.lastConsumoMs < dueMs) return;

@@ -30,7 +30,7 @@ export const RUN_FLAGS: FlagSpec[] = [
   f('feedback-timeout-ms', 'charging.feedbackTimeoutMs', 'number', 'relay feedback must follow within (default 500)'),
   f('meter-driver', 'meter.driver', 'string', 'sim | modbus (default sim)'),
   f('meter-path', 'meter.path', 'string', 'serial device of the RS-485 adapter (default /dev/ttyUSB0)'),
-  f('meter-model', 'meter.model', 'string', 'sdm630 | sdm72 | sdm120 (default sdm630)'),
+  f('meter-model', 'meter.model', 'string', 'sdm630 | sdm72 | sdm72v2 | sdm120 (default sdm630)'),
   f('meter-baud', 'meter.baud', 'number', 'baud rate (default 9600)'),
   f('meter-unit', 'meter.unit', 'number', 'Modbus unit id (default 1)'),
   f('meter-parity', 'meter.parity', 'string', 'none | even | odd (default none)'),

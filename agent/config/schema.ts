@@ -73,7 +73,7 @@ const meter = z
   .object({
     driver: z.enum(['sim', 'modbus']).default('sim'),
     path: filePath.default('/dev/ttyUSB0'),
-    model: z.enum(['sdm630', 'sdm72', 'sdm120']).default('sdm630'),
+    model: z.enum(['sdm630', 'sdm72', 'sdm72v2', 'sdm120']).default('sdm630').describe('sdm72 = SDM72D-M (totals only), sdm72v2 = SDM72D-M-2'),
     baud: z.number().int().positive().default(9600),
     unit: z.number().int().min(1).max(247).default(1),
     parity: z.enum(['none', 'even', 'odd']).default('none'),

@@ -32,6 +32,8 @@ export const LOG_EVENTS = {
   outboxDropped: 'outbox_dropped',
   storeError: 'store_error',
   watchdogStalled: 'watchdog_stalled',
+  watchdogResumed: 'watchdog_resumed',
+  sdNotifyFailed: 'sd_notify_failed',
   healthClientRejected: 'health_client_rejected',
   engineFailure: 'engine_failure',
   engineRecovered: 'engine_recovered',

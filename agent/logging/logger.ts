@@ -18,6 +18,7 @@ export type LogFields = Record<string, unknown>;
 
 export interface Logger {
   log(priority: Priority, event: string, fields?: LogFields): void;
+  crit(event: string, fields?: LogFields): void;
   err(event: string, fields?: LogFields): void;
   warning(event: string, fields?: LogFields): void;
   notice(event: string, fields?: LogFields): void;
@@ -76,6 +77,7 @@ export function createLogger(options: LoggerOptions = {}, base: LogFields = {}):
   };
   return {
     log,
+    crit: (event, fields) => log('crit', event, fields),
     err: (event, fields) => log('err', event, fields),
     warning: (event, fields) => log('warning', event, fields),
     notice: (event, fields) => log('notice', event, fields),
@@ -94,6 +96,7 @@ export function createMemoryLogger(): Logger & { lines: Array<{ priority: Priori
     };
     return {
       log,
+      crit: (e, f) => log('crit', e, f),
       err: (e, f) => log('err', e, f),
       warning: (e, f) => log('warning', e, f),
       notice: (e, f) => log('notice', e, f),

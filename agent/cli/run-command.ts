@@ -1,0 +1,118 @@
+// `charger-agent run`: the daemon. Config errors exit 78 (systemd does not restart-loop on them),
+// missing GPIO exits 78 with the fix, SIGTERM/SIGINT stop cleanly with exit 0 within 5 s.
+import { parseArgs } from 'node:util';
+import { DriverError } from '../../drivers/types.js';
+import { Agent } from '../controller.js';
+import { ConfigError, loadConfig } from '../config/load.js';
+import { RUN_FLAGS, envName, flagHelp } from '../config/flags.js';
+import type { Config } from '../config/schema.js';
+import { runDemo } from '../demo.js';
+import { LOG_EVENTS } from '../logging/events.js';
+import { createLogger, type Logger } from '../logging/logger.js';
+import { EXIT } from './exit-codes.js';
+
+/** Shutdown must finish before systemd's stop timeout; the relay is opened first thing anyway. */
+const FORCED_EXIT_MS = 4500;
+
+export const RUN_HELP = `Usage: charger-agent run [--config FILE] [--demo] [options]
+
+Runs the charge-point agent: relay and inputs, meter, charging sessions, the TCP health/command
+port, HTTP /health and /metrics, telemetry to the local ledger, Kafka and MQTT.
+Every option is also an env variable CHARGER_<NAME> (e.g. --health-port → ${envName('health-port')});
+flags override env, env overrides the config file (YAML; CHARGER_CONFIG names it too).
+
+  --config FILE                  YAML (or JSON) config file
+  --demo                         scripted sessions on simulated hardware, looping
+${flagHelp(RUN_FLAGS)}
+
+Exit codes: 0 stopped cleanly, 1 runtime failure, 2 usage error, 78 bad configuration or GPIO access.`;
+
+function parseRunArgs(argv: string[]) {
+  const options = Object.fromEntries(RUN_FLAGS.map((spec) => [spec.flag, { type: 'string' as const }]));
+  return parseArgs({
+    args: argv,
+    options: { ...options, config: { type: 'string' }, demo: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+  });
+}
+
+/** Loads the config, or logs every problem (one line each) and returns undefined. */
+export function loadConfigOrReport(log: Logger, sources: Parameters<typeof loadConfig>[0]): Config | undefined {
+  try {
+    return loadConfig(sources);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    for (const problem of error.problems) log.err(LOG_EVENTS.configInvalid, { problem });
+    log.err(LOG_EVENTS.configInvalid, { problems: error.problems.length, exit: EXIT.config });
+    return undefined;
+  }
+}
+
+export async function runRunCommand(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseRunArgs(argv);
+  } catch (error) {
+    process.stderr.write(`charger-agent run: ${(error as Error).message}\n\n${RUN_HELP}\n`);
+    return EXIT.usage;
+  }
+  const { config: file, demo, help, ...flags } = parsed.values;
+  if (help) {
+    process.stdout.write(RUN_HELP + '\n');
+    return EXIT.ok;
+  }
+  const log = createLogger();
+  const config = loadConfigOrReport(log, { file, flags: flags as Record<string, string>, env: process.env });
+  if (!config) return EXIT.config;
+  if (demo && config.hardware === 'pi') {
+    process.stderr.write('charger-agent run: --demo drives simulated hardware; use --hardware sim\n');
+    return EXIT.usage;
+  }
+  if (demo) config.hardware = 'sim';
+
+  const agent = new Agent({ config, log, onFatal: (error) => void fail(agent, log, error) });
+  installCrashHandlers(agent, log);
+  try {
+    await agent.start();
+  } catch (error) {
+    await agent.stop('start_failed').catch(() => undefined);
+    if (error instanceof DriverError && error.code.startsWith('GPIO_')) {
+      log.err('hardware_unavailable', { code: error.code, error: error.message, exit: EXIT.config });
+      return EXIT.config;
+    }
+    log.err('start_failed', { error: error instanceof Error ? error.message : String(error) });
+    return EXIT.failure;
+  }
+
+  const stopDemo = new AbortController();
+  const stopped = new Promise<number>((resolve) => {
+    const onSignal = (signal: NodeJS.Signals) => {
+      stopDemo.abort();
+      setTimeout(() => {
+        log.warning('shutdown_forced', { after_ms: FORCED_EXIT_MS });
+        process.exit(EXIT.ok);
+      }, FORCED_EXIT_MS).unref();
+      agent.stop(signal).then(() => resolve(EXIT.ok), () => resolve(EXIT.failure));
+    };
+    process.once('SIGTERM', onSignal);
+    process.once('SIGINT', onSignal);
+  });
+  if (demo) runDemo(agent, config, stopDemo.signal).catch((error) => log.err('demo_failed', { error }));
+  return stopped;
+}
+
+async function fail(agent: Agent, log: Logger, error: unknown): Promise<never> {
+  agent.emergencyOpen();
+  log.crit('hardware_lost', { error: error instanceof Error ? error.message : String(error) });
+  await agent.stop('hardware_lost').catch(() => undefined);
+  process.exit(EXIT.failure);
+}
+
+function installCrashHandlers(agent: Agent, log: Logger): void {
+  const crash = (error: unknown) => {
+    agent.emergencyOpen(); // first: the relay opens before anything else can go wrong
+    log.crit(LOG_EVENTS.unhandledError, { error: error instanceof Error ? (error.stack ?? error.message) : String(error) });
+    process.exit(EXIT.failure);
+  };
+  process.on('uncaughtException', crash);
+  process.on('unhandledRejection', crash);
+}

@@ -1,0 +1,405 @@
+// The controller: builds every part, starts them in order, feeds the pure core with events from
+// the drivers, the protocol and the clock, and carries out the actions it returns. Stops in
+// reverse: commands in, then the meter, then the brokers, then the drivers.
+import type { AddressInfo } from 'node:net';
+import type { Hardware, MeterReading } from '../drivers/types.js';
+import { MeterLink } from '../drivers/meter/link.js';
+import { chargeState, initialState, next } from './charging/state-machine.js';
+import type { CoreAction, CoreConfig, CoreEvent, CoreState, FaultCode, StepResult, TelemetryEvent } from './charging/types.js';
+import type { Config } from './config/schema.js';
+import { createHardware, type HardwareSetup } from './hardware.js';
+import { LOG_EVENTS } from './logging/events.js';
+import type { Logger, Priority } from './logging/logger.js';
+import { REPLY, WIRE_NAME, ack, nack, parseRequest, type Request } from './protocol/commands.js';
+import { HealthServer, type DropReason } from './protocol/health-server.js';
+import type { AgentSnapshot } from './snapshot.js';
+import { createHeartbeats, type Heartbeats } from './systemd/liveness.js';
+import { createNotifier, type Notifier } from './systemd/notify.js';
+import { createTelemetryPipeline, type LedgerTelemetryPipeline } from './telemetry/pipeline.js';
+import { VERSION } from './version.js';
+
+export interface AgentOptions {
+  config: Config;
+  log: Logger;
+  /** Injected in tests; built from the config otherwise. */
+  hardware?: HardwareSetup;
+  pipeline?: LedgerTelemetryPipeline;
+  notifier?: Notifier;
+  env?: NodeJS.ProcessEnv;
+  /** Called when the hardware is lost: the CLI exits non-zero so systemd restarts the agent. */
+  onFatal?: (error: unknown) => void;
+}
+
+export interface AgentAddresses {
+  health: AddressInfo;
+}
+
+const TICK_MS = 1000;
+/** How long each watched part may stay silent before the systemd watchdog stops being fed. */
+const LIVENESS_LIMITS_MS = { main_loop: 3000, meter: 30_000, relay_supervision: 3000 };
+
+const FAULT_PRIORITY: Partial<Record<FaultCode, Priority>> = { relay_welded: 'crit', emergency_stop: 'crit' };
+
+export class Agent {
+  private setup!: HardwareSetup;
+  private pipeline!: LedgerTelemetryPipeline;
+  private meterLink!: MeterLink;
+  private healthServer!: HealthServer;
+  private notifier!: Notifier;
+  private readonly coreConfig: CoreConfig;
+  private core: CoreState = initialState();
+  private readonly queue: CoreEvent[] = [];
+  private dispatching = false;
+  private wakeTimer: NodeJS.Timeout | undefined;
+  private tickTimer: NodeJS.Timeout | undefined;
+  private readonly unwatch: Array<() => void> = [];
+  private readonly heartbeats: Heartbeats = createHeartbeats(LIVENESS_LIMITS_MS);
+  private readonly healthChecks = { ok: 0, ko: 0 };
+  private readonly drops: Record<DropReason, number> = { slow_reader: 0, line_too_long: 0, evicted: 0, idle: 0 };
+  private readonly startedAtMs = Date.now();
+  private stopping: Promise<void> | undefined;
+  private started = false;
+
+  constructor(private readonly options: AgentOptions) {
+    const { config } = options;
+    this.coreConfig = {
+      cpId: config.cpId,
+      pricePerKwh: config.pricePerKwh,
+      authorizationTimeoutMs: config.charging.authorizationTimeoutS * 1000,
+      consumoIntervalMs: config.charging.consumoIntervalMs,
+      meterStaleMs: config.charging.meterStaleMs,
+      feedbackTimeoutMs: config.charging.feedbackTimeoutMs,
+      hasFeedback: true,
+    };
+  }
+
+  get log(): Logger {
+    return this.options.log;
+  }
+
+  get hardware(): Hardware {
+    return this.setup.hardware;
+  }
+
+  get hardwareSetup(): HardwareSetup {
+    return this.setup;
+  }
+
+  async start(): Promise<AgentAddresses> {
+    const { config, log } = this.options;
+    log.info(LOG_EVENTS.agentStarted, { version: VERSION, cp_id: config.cpId, pid: process.pid, node: process.version });
+    this.setup = this.options.hardware ?? createHardware(config, log);
+    this.coreConfig.hasFeedback = this.setup.hardware.relayFeedback !== undefined;
+    this.setup.hardware.relay.open();
+
+    this.pipeline = this.options.pipeline ?? createTelemetryPipeline({ config, log, onCommand: (line) => this.handleLine(line, 'mqtt') });
+    await this.pipeline.start();
+    for (const session of this.pipeline.recoverInterrupted()) log.warning(LOG_EVENTS.sessionInterrupted, { ...session });
+    this.core = initialState(this.pipeline.sessionCount());
+
+    this.watchInputs();
+    this.meterLink = new MeterLink({
+      createMeter: this.setup.createMeter,
+      settings: { ...config.meter, meterStaleMs: config.charging.meterStaleMs },
+      log,
+      logFields: { meter: this.setup.meterLabel },
+      onReading: (reading) => this.onReading(reading),
+    });
+    await this.meterLink.start();
+    this.tickTimer = setInterval(() => this.tick(), TICK_MS);
+    this.tick();
+
+    this.healthServer = new HealthServer({
+      ...config.health,
+      handle: (request, peer) => this.handle(request, peer),
+      log,
+      onDrop: (reason) => (this.drops[reason] += 1),
+    });
+    const health = await this.healthServer.start();
+    this.started = true;
+
+    this.notifier = this.options.notifier ?? createNotifier({ log, env: this.options.env, liveness: () => this.heartbeats.check() });
+    this.notifier.start();
+    await this.notifier.ready(this.statusText());
+    log.notice(LOG_EVENTS.agentReady, {
+      health: `${health.address}:${health.port}`,
+      hardware: this.setup.kind,
+      meter: this.setup.meterLabel,
+      state: chargeState(this.core),
+      kafka: config.kafka.brokers.length > 0 ? config.kafka.brokers.join(',') : 'off',
+      mqtt: config.mqtt.url || 'off',
+      state_dir: config.stateDir,
+    });
+    return { health };
+  }
+
+  /** SIGTERM: open the relay, end a running session (shutdown), stop in reverse order, flush. */
+  stop(reason = 'signal'): Promise<void> {
+    this.stopping ??= this.shutdown(reason);
+    return this.stopping;
+  }
+
+  /** Last resort on an unexpected error: drive the relay open synchronously. */
+  emergencyOpen(): void {
+    try {
+      this.setup?.hardware.relay.open();
+    } catch {
+      // the line's default state is open; nothing more can be done from here
+    }
+  }
+
+  private async shutdown(reason: string): Promise<void> {
+    const { log } = this.options;
+    log.notice(LOG_EVENTS.agentStopping, { reason });
+    await this.notifier?.stopping('stopping');
+    if (this.setup) this.dispatch({ type: 'shutdown' });
+    await this.healthServer?.stop();
+    clearInterval(this.tickTimer);
+    clearTimeout(this.wakeTimer);
+    for (const unwatch of this.unwatch) unwatch();
+    await this.meterLink?.stop();
+    await this.pipeline?.stop(3000);
+    await this.setup?.hardware.release();
+    await this.notifier?.stop();
+    log.notice(LOG_EVENTS.agentStopped, { reason });
+  }
+
+  // ---- events in
+
+  private watchInputs(): void {
+    const { relayFeedback, plugPresent, emergencyStop, externalFault } = this.setup.hardware;
+    if (relayFeedback) {
+      this.dispatch({ type: 'relay_feedback', closed: relayFeedback.read() });
+      this.unwatch.push(relayFeedback.watch((closed) => this.dispatch({ type: 'relay_feedback', closed })));
+    }
+    if (emergencyStop.read()) this.dispatch({ type: 'emergency_stop', active: true });
+    this.unwatch.push(emergencyStop.watch((active) => this.dispatch({ type: 'emergency_stop', active })));
+    if (externalFault?.read()) this.dispatch({ type: 'hardware_fault', active: true, detail: 'external protection device tripped' });
+    if (externalFault) {
+      this.unwatch.push(externalFault.watch((active) => this.dispatch({ type: 'hardware_fault', active, detail: 'external protection device tripped' })));
+    }
+    if (plugPresent.read()) this.dispatch({ type: 'plug', present: true });
+    this.unwatch.push(plugPresent.watch((present) => this.dispatch({ type: 'plug', present })));
+  }
+
+  private onReading(reading: MeterReading): void {
+    this.dispatch({ type: 'meter_reading', reading });
+    this.pipeline.publishReading(reading, chargeState(this.core));
+  }
+
+  private tick(): void {
+    this.heartbeats.beat('main_loop');
+    if (Date.now() - this.meterLink.lastAliveMs < LIVENESS_LIMITS_MS.meter) this.heartbeats.beat('meter');
+    this.dispatch({ type: 'tick' });
+    if (this.superviseRelayLine()) this.heartbeats.beat('relay_supervision');
+    if (this.started) void this.notifier.status(this.statusText());
+  }
+
+  /** Reads the feedback contact directly, so a missed edge cannot hide a welded contactor. */
+  private superviseRelayLine(): boolean {
+    const feedback = this.setup.hardware.relayFeedback;
+    if (!feedback) return true;
+    const closed = feedback.read();
+    if (closed !== this.core.relay.feedbackClosed) this.dispatch({ type: 'relay_feedback', closed });
+    return true;
+  }
+
+  // ---- the core
+
+  /** Runs one event through the core and carries out its actions, in order. */
+  private dispatch(event: CoreEvent): StepResult | undefined {
+    if (this.dispatching) {
+      this.queue.push(event);
+      return undefined;
+    }
+    this.dispatching = true;
+    let result: StepResult | undefined;
+    try {
+      result = this.step(event);
+      for (let queued = this.queue.shift(); queued; queued = this.queue.shift()) this.step(queued);
+    } finally {
+      this.dispatching = false;
+    }
+    return result;
+  }
+
+  private step(event: CoreEvent): StepResult {
+    const before = this.core;
+    const out = next(this.coreConfig, before, event, Date.now());
+    this.core = out.state;
+    for (const action of out.actions) this.execute(action);
+    this.logFaultChanges(before, out.state);
+    this.meterLink?.setCharging(chargeState(out.state) === 'Charging');
+    this.scheduleWake(out.wakeAtMs);
+    return out;
+  }
+
+  private execute(action: CoreAction): void {
+    if (action.type === 'relay') return this.commandRelay(action.close);
+    this.pipeline.publish(action.event);
+    this.logTelemetry(action.event);
+  }
+
+  private commandRelay(close: boolean): void {
+    const { relay } = this.setup.hardware;
+    try {
+      if (close) relay.close();
+      else relay.open();
+      this.options.log.info(LOG_EVENTS.relayCommand, { relay: close ? 'close' : 'open' });
+    } catch (error) {
+      this.options.log.crit('relay_command_failed', { relay: close ? 'close' : 'open', error });
+      if (close) this.queue.push({ type: 'hardware_fault', active: true, detail: `relay close failed: ${String(error)}` });
+      else this.options.onFatal?.(error); // cannot open the relay: only a restart (line default open) is safe
+    }
+  }
+
+  private scheduleWake(wakeAtMs: number | undefined): void {
+    clearTimeout(this.wakeTimer);
+    this.wakeTimer = undefined;
+    if (wakeAtMs === undefined || this.stopping) return;
+    this.wakeTimer = setTimeout(() => this.dispatch({ type: 'tick' }), Math.max(0, wakeAtMs - Date.now()));
+  }
+
+  private logFaultChanges(before: CoreState, after: CoreState): void {
+    const { log } = this.options;
+    const was = new Set(before.faults.map((f) => f.code));
+    const now = new Set(after.faults.map((f) => f.code));
+    for (const fault of after.faults) {
+      if (!was.has(fault.code)) log.log(FAULT_PRIORITY[fault.code] ?? 'err', LOG_EVENTS.faultRaised, { fault: fault.code, latched: fault.latched, detail: fault.detail });
+    }
+    for (const code of was) if (!now.has(code)) log.notice(LOG_EVENTS.faultCleared, { fault: code });
+  }
+
+  private logTelemetry(event: TelemetryEvent): void {
+    const { log } = this.options;
+    const session = { session: event.session_id, driver: event.user_id };
+    switch (event.type) {
+      case 'SESSION_STARTED':
+        return log.info(LOG_EVENTS.sessionStarted, session);
+      case 'SUPPLY_END':
+        return log.notice(LOG_EVENTS.sessionEnded, { ...session, reason: event.reason, kwh: event.kwh, importe: event.importe });
+      case 'CP_STATUS':
+        return log.info(LOG_EVENTS.stateChanged, { from: event.previous_state, to: event.state, faults: event.faults });
+      case 'CONSUMO':
+        return log.debug('consumo', { ...session, kwh: event.kwh, importe: event.importe, power_w: event.power_w });
+      default:
+        return undefined;
+    }
+  }
+
+  // ---- commands: TCP protocol and MQTT command topics
+
+  handleLine(line: string, peer: string): string {
+    return this.handle(parseRequest(line), peer);
+  }
+
+  handle(request: Request, peer: string): string {
+    switch (request.kind) {
+      case 'status':
+        return this.status();
+      case 'info':
+        return JSON.stringify(this.info());
+      case 'authorize':
+        return this.command('authorize', { type: 'authorize', driverId: request.driverId }, peer);
+      case 'stop':
+        return this.command('stop', { type: 'stop' }, peer);
+      case 'resume':
+        return this.command('resume', { type: 'resume' }, peer);
+      case 'reset':
+        return this.command('reset', { type: 'reset' }, peer);
+      case 'sim':
+        return this.inject(request.injection, request.args, peer);
+      default:
+        return REPLY.unknown;
+    }
+  }
+
+  private status(): string {
+    const healthy = this.core.faults.length === 0;
+    this.healthChecks[healthy ? 'ok' : 'ko'] += 1;
+    return healthy ? 'OK' : 'KO';
+  }
+
+  private command(kind: 'authorize' | 'stop' | 'resume' | 'reset', event: CoreEvent, peer: string): string {
+    if (this.stopping) return nack(WIRE_NAME[kind], 'SHUTTING_DOWN');
+    const result = this.dispatch(event)?.result;
+    const accepted = result?.accepted ?? false;
+    const reason = result && !result.accepted ? result.reason : accepted ? undefined : 'BUSY';
+    this.options.log.info(LOG_EVENTS.commandReceived, { command: kind, peer, accepted, reason });
+    return accepted ? ack(kind) : nack(WIRE_NAME[kind], reason!);
+  }
+
+  private inject(injection: string, args: string[], peer: string): string {
+    const simulation = this.setup.hardware.simulation;
+    const name = [injection, ...args].join('#').toUpperCase();
+    if (!simulation) return nack('SIM', 'NOT_SIMULATED');
+    const error = simulation.inject(injection, args);
+    this.options.log.info(LOG_EVENTS.commandReceived, { command: 'sim', injection: name, peer, accepted: !error });
+    return error ? nack('SIM', error) : `ACK#SIM#${name}`;
+  }
+
+  // ---- what the agent knows about itself
+
+  snapshot(): AgentSnapshot {
+    const core = this.core;
+    const session = core.session;
+    return {
+      cpId: this.options.config.cpId,
+      version: VERSION,
+      state: chargeState(core),
+      inService: core.inService,
+      faults: core.faults,
+      relay: { commandedClosed: core.relay.commandedClosed, feedbackClosed: core.relay.feedbackClosed },
+      plugged: core.plugged,
+      session: session && {
+        id: session.id,
+        driverId: session.driverId,
+        kwh: session.kwh,
+        importe: session.importe,
+        startedAt: session.startedAtMs === undefined ? undefined : new Date(session.startedAtMs).toISOString(),
+      },
+      lastReading: core.lastReading,
+      uptimeSeconds: Math.round((Date.now() - this.startedAtMs) / 1000),
+      meter: this.meterLink.qos(),
+      telemetry: this.pipeline.status(),
+      healthChecks: { ...this.healthChecks },
+    };
+  }
+
+  /** Protocol connections dropped on purpose, by reason (for /metrics). */
+  get droppedConnections(): Readonly<Record<DropReason, number>> {
+    return this.drops;
+  }
+
+  liveness() {
+    return this.heartbeats.check();
+  }
+
+  private info() {
+    const snap = this.snapshot();
+    const reading = snap.lastReading;
+    return {
+      state: snap.state,
+      cp_id: snap.cpId,
+      in_service: snap.inService,
+      plugged: snap.plugged,
+      session: snap.session
+        ? { id: snap.session.id, driver: snap.session.driverId, kwh: snap.session.kwh, importe: snap.session.importe, started_at: snap.session.startedAt }
+        : null,
+      meter: reading
+        ? { import_kwh: reading.importKwh, power_w: reading.powerW, voltage_v: reading.voltageV, current_a: reading.currentA, taken_at: new Date(reading.takenAtMs).toISOString() }
+        : null,
+      meter_qos: { success_rate: snap.meter.successRate, qos_class: snap.meter.qosClass },
+      faults: snap.faults.map((f) => ({ code: f.code, since: new Date(f.sinceMs).toISOString(), latched: f.latched, detail: f.detail })),
+      relay: { commanded: snap.relay.commandedClosed ? 'closed' : 'open', feedback: snap.relay.feedbackClosed ? 'closed' : 'open' },
+      uptime_s: snap.uptimeSeconds,
+      version: snap.version,
+    };
+  }
+
+  private statusText(): string {
+    const session = this.core.session;
+    const state = chargeState(this.core);
+    return session?.startedAtMs !== undefined ? `${state} ${session.kwh.toFixed(3)} kWh` : state;
+  }
+}

@@ -1,0 +1,51 @@
+// Builds the hardware the config asks for: simulated or Raspberry Pi GPIO relay and inputs, and a
+// simulated or Modbus RTU meter. The only place that chooses between real and simulated drivers.
+import { existsSync } from 'node:fs';
+import { checkGpioAccess, createPiGpio } from '../drivers/gpio/pi-hardware.js';
+import { createSerialMeter } from '../drivers/meter/serial-meter.js';
+import { createSimHardware } from '../drivers/sim/sim-hardware.js';
+import type { SimMeter } from '../drivers/sim/sim-meter.js';
+import type { EnergyMeter, Hardware } from '../drivers/types.js';
+import type { Config } from './config/schema.js';
+import type { Logger } from './logging/logger.js';
+
+export interface HardwareSetup {
+  kind: 'sim' | 'pi';
+  hardware: Hardware;
+  /** A meter with its port closed; called again for every reopening. */
+  createMeter: () => EnergyMeter;
+  meterLabel: string;
+  simMeter?: SimMeter;
+}
+
+export function resolveHardwareKind(config: Config): 'sim' | 'pi' {
+  if (config.hardware !== 'auto') return config.hardware;
+  return config.gpio.relay && existsSync(config.gpio.sysfsRoot) ? 'pi' : 'sim';
+}
+
+/** Throws a DriverError (GPIO_*) when --hardware pi cannot reach its GPIO: the CLI exits 78 on it. */
+export function createHardware(config: Config, log: Logger): HardwareSetup {
+  const kind = resolveHardwareKind(config);
+  let hardware: Hardware;
+  let simMeter: SimMeter | undefined;
+  if (kind === 'pi') {
+    checkGpioAccess(config.gpio);
+    const gpio = createPiGpio(config.gpio, log);
+    hardware = { ...gpio, release: async () => gpio.release() };
+  } else {
+    const sim = createSimHardware({ ...config.sim, meterTimeoutMs: config.meter.timeoutMs });
+    hardware = sim;
+    simMeter = sim.simMeter;
+  }
+  if (config.meter.driver === 'modbus') {
+    const { path, baud, parity, stopBits, model, unit, timeoutMs, retries } = config.meter;
+    const settings = { path, baud, parity, stopBits, model, unit, timeoutMs, retries };
+    return { kind, hardware, createMeter: () => createSerialMeter(settings), meterLabel: `modbus ${model} unit ${unit} on ${path} at ${baud} baud` };
+  }
+  if (!simMeter) {
+    // pi relay and inputs with a simulated meter: a bench set-up without RS-485
+    simMeter = createSimHardware({ ...config.sim, meterTimeoutMs: config.meter.timeoutMs }).simMeter;
+  }
+  const meter = simMeter;
+  return { kind, hardware, createMeter: () => meter, meterLabel: 'simulated meter', simMeter };
+}
