@@ -1,0 +1,210 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import { createSimHardware, type SimHardware } from '../drivers/sim/sim-hardware.js';
+import { loadConfig } from './config/load.js';
+import type { Config } from './config/schema.js';
+import { Agent } from './controller.js';
+import { createLogger, createMemoryLogger } from './logging/logger.js';
+
+interface Rig {
+  agent: Agent;
+  sim: SimHardware;
+  config: Config;
+  log: { lines: Array<{ event: string; fields: Record<string, unknown> }> };
+  /** What happened, in order: relay commands and log events. */
+  order: string[];
+}
+
+let stateDir: string;
+let rig: Rig;
+
+async function startRig(flags: Record<string, string> = {}): Promise<Rig> {
+  const config = loadConfig({
+    env: {},
+    flags: { 'state-dir': stateDir, 'health-port': '0', 'http-port': '0', 'kafka-brokers': '', 'mqtt-url': '', 'meter-poll-ms': '50', ...flags },
+  });
+  config.sim.relayFollowMs = 0;
+  const sim = createSimHardware({ ...config.sim, meterTimeoutMs: 100 });
+  const order: string[] = [];
+  const open = sim.relay.open.bind(sim.relay);
+  const close = sim.relay.close.bind(sim.relay);
+  sim.relay.open = () => (order.push('relay:open'), open());
+  sim.relay.close = () => (order.push('relay:close'), close());
+  const lines: Rig['log']['lines'] = [];
+  const logger = createLogger({
+    pretty: false,
+    level: 'debug',
+    write: (text) => {
+      const { event, ...fields } = JSON.parse(text.replace(/^<\d>/, '')) as { event: string };
+      order.push(`log:${event}`);
+      lines.push({ event, fields });
+    },
+  });
+  const agent = new Agent({
+    config,
+    log: logger,
+    hardware: { kind: 'sim', hardware: sim, createMeter: () => sim.simMeter, meterLabel: 'sim', simMeter: sim.simMeter },
+    env: {},
+  });
+  await agent.start();
+  return { agent, sim, config, log: { lines }, order };
+}
+
+/** Resolves once the predicate holds, checking on every event-loop turn (bounded). */
+async function eventually(predicate: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error('condition not reached');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+function info(agent: Agent) {
+  return JSON.parse(agent.handleLine('INFO', '127.0.0.1')) as {
+    state: string;
+    session: { kwh: number; driver: string } | null;
+    faults: Array<{ code: string }>;
+    relay: { commanded: string; feedback: string };
+    meter: { import_kwh: number } | null;
+  };
+}
+
+async function charging(r: Rig): Promise<void> {
+  await eventually(() => info(r.agent).meter !== null);
+  assert.equal(r.agent.handleLine('AUTORIZAR_SUMINISTRO#D1', '127.0.0.1'), 'ACK#AUTORIZAR_SUMINISTRO');
+  r.sim.simulation.inject('plug', []);
+  await eventually(() => info(r.agent).state === 'Charging' && info(r.agent).relay.feedback === 'closed');
+}
+
+describe('controller: every protocol line', () => {
+  beforeEach(async () => {
+    stateDir = mkdtempSync(join(tmpdir(), 'charger-controller-'));
+    rig = await startRig();
+  });
+  afterEach(async () => {
+    await rig.agent.stop('test');
+    rmSync(stateDir, { recursive: true, force: true });
+  });
+
+  it('STATUS? and HEALTH_CHECK answer OK while healthy and count the checks', () => {
+    assert.equal(rig.agent.handleLine('STATUS?', '127.0.0.1'), 'OK');
+    assert.equal(rig.agent.handleLine('HEALTH_CHECK', '127.0.0.1'), 'OK');
+    assert.deepEqual(rig.agent.snapshot().healthChecks, { ok: 2, ko: 0 });
+  });
+
+  it('INFO is one line of JSON with state, cp_id, session, meter, faults and uptime', async () => {
+    await charging(rig);
+    const line = rig.agent.handleLine('INFO', '127.0.0.1');
+    assert.equal(line.includes('\n'), false);
+    const parsed = JSON.parse(line);
+    assert.equal(parsed.state, 'Charging');
+    assert.equal(parsed.cp_id, 'CP-001');
+    assert.equal(parsed.session.driver, 'D1');
+    assert.equal(typeof parsed.meter.import_kwh, 'number');
+    assert.deepEqual(parsed.faults, []);
+    assert.equal(typeof parsed.uptime_s, 'number');
+  });
+
+  it('AUTORIZAR_SUMINISTRO answers ACK, then NACK with BUSY, BAD_ID, UNAVAILABLE or FAULTED', () => {
+    const a = rig.agent;
+    assert.equal(a.handleLine('AUTORIZAR_SUMINISTRO#bad id', 'x'), 'NACK#AUTORIZAR_SUMINISTRO#BAD_ID');
+    assert.equal(a.handleLine('AUTORIZAR_SUMINISTRO#D1', 'x'), 'ACK#AUTORIZAR_SUMINISTRO');
+    assert.equal(a.handleLine('AUTORIZAR_SUMINISTRO#D2', 'x'), 'NACK#AUTORIZAR_SUMINISTRO#BUSY');
+    assert.equal(a.handleLine('PARAR', 'x'), 'ACK#PARAR');
+    assert.equal(a.handleLine('AUTORIZAR_SUMINISTRO#D2', 'x'), 'NACK#AUTORIZAR_SUMINISTRO#UNAVAILABLE');
+    assert.equal(a.handleLine('REANUDAR', 'x'), 'ACK#REANUDAR');
+    rig.sim.simulation.inject('estop', ['on']);
+    assert.equal(a.handleLine('AUTORIZAR_SUMINISTRO#D2', 'x'), 'NACK#AUTORIZAR_SUMINISTRO#FAULTED');
+  });
+
+  it('PARAR mid-charge ends the supply (stopped_by_central) and leaves it Unavailable; REANUDAR restores it', async () => {
+    await charging(rig);
+    assert.equal(rig.agent.handleLine('PARAR', 'x'), 'ACK#PARAR');
+    await eventually(() => info(rig.agent).state === 'Unavailable');
+    assert.ok(rig.log.lines.some((l) => l.event === 'session_ended' && l.fields.reason === 'stopped_by_central'));
+    assert.equal(rig.agent.handleLine('STATUS?', 'x'), 'OK', 'out of service is not a fault');
+    assert.equal(rig.agent.handleLine('REANUDAR', 'x'), 'ACK#REANUDAR');
+    assert.equal(info(rig.agent).state, 'Available');
+  });
+
+  it('REANUDAR is refused with a reason while a hardware fault is active', () => {
+    rig.agent.handleLine('PARAR', 'x');
+    rig.sim.simulation.inject('fault', []);
+    assert.equal(rig.agent.handleLine('REANUDAR', 'x'), 'NACK#REANUDAR#FAULTED');
+    assert.equal(rig.agent.handleLine('STATUS?', 'x'), 'KO');
+  });
+
+  it('RESET clears a welded contactor only once the contact has opened', async () => {
+    rig.sim.simulation.inject('relay', ['weld']);
+    await eventually(() => info(rig.agent).faults.some((f) => f.code === 'relay_welded'), 3000);
+    assert.equal(rig.agent.handleLine('RESET', 'x'), 'NACK#RESET#RELAY_WELDED');
+    rig.sim.simulation.inject('relay', ['normal']);
+    await eventually(() => info(rig.agent).relay.feedback === 'open');
+    assert.equal(rig.agent.handleLine('RESET', 'x'), 'ACK#RESET');
+    assert.equal(rig.agent.handleLine('STATUS?', 'x'), 'OK');
+  });
+
+  it('SIM# lines drive the simulated hardware, and unknown injections are refused', () => {
+    assert.equal(rig.agent.handleLine('SIM#PLUG', 'x'), 'ACK#SIM#PLUG');
+    assert.equal(rig.sim.plugPresent.read(), true);
+    assert.equal(rig.agent.handleLine('SIM#ESTOP#SIDEWAYS', 'x'), 'NACK#SIM#USAGE');
+    assert.equal(rig.agent.handleLine('SIM#TELEPORT', 'x'), 'NACK#SIM#UNKNOWN_INJECTION');
+  });
+
+  it('anything else is NACK#UNKNOWN_COMMAND', () => {
+    for (const line of ['', 'status?', 'PARAR#NOW', 'GET / HTTP/1.1', '\u0000']) {
+      assert.equal(rig.agent.handleLine(line, 'x'), 'NACK#UNKNOWN_COMMAND', JSON.stringify(line));
+    }
+  });
+});
+
+describe('controller: safety order', () => {
+  beforeEach(async () => {
+    stateDir = mkdtempSync(join(tmpdir(), 'charger-controller-'));
+    rig = await startRig();
+  });
+  afterEach(async () => {
+    await rig.agent.stop('test');
+    rmSync(stateDir, { recursive: true, force: true });
+  });
+
+  it('an e-stop edge opens the relay before anything is logged or reported', async () => {
+    await charging(rig);
+    rig.order.length = 0;
+    rig.sim.simulation.inject('estop', ['on']);
+    assert.equal(rig.order[0], 'relay:open');
+    assert.ok(rig.order.indexOf('log:fault_raised') > 0);
+    assert.ok(rig.order.indexOf('log:session_ended') > 0);
+  });
+
+  it('the relay is commanded open at start, and the feedback contact seen closed at start is a welded fault', async () => {
+    await rig.agent.stop('test');
+    const config = loadConfig({ env: {}, flags: { 'state-dir': stateDir, 'health-port': '0', 'http-port': '0' } });
+    const sim = createSimHardware({ ...config.sim, relayFollowMs: 0, meterTimeoutMs: 100 });
+    sim.simRelay.setMode('welded');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    const agent = new Agent({
+      config,
+      log: createMemoryLogger(),
+      hardware: { kind: 'sim', hardware: sim, createMeter: () => sim.simMeter, meterLabel: 'sim' },
+      env: {},
+    });
+    await agent.start();
+    rig = { ...rig, agent };
+    assert.equal(sim.simRelay.isCommandedClosed, false);
+    await eventually(() => agent.snapshot().faults.some((f) => f.code === 'relay_welded'), 3000);
+    assert.equal(agent.handleLine('STATUS?', 'x'), 'KO');
+  });
+
+  it('stop() opens the relay and ends a running session with reason shutdown', async () => {
+    await charging(rig);
+    rig.order.length = 0;
+    await rig.agent.stop('test');
+    assert.equal(rig.order[1], 'relay:open', rig.order.join(' '));
+    assert.ok(rig.log.lines.some((l) => l.event === 'session_ended' && l.fields.reason === 'shutdown'));
+    assert.equal(rig.sim.simRelay.isCommandedClosed, false);
+  });
+});
