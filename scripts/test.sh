@@ -23,5 +23,12 @@ echo "$services_env"
 set -a; eval "$services_env"; set +a
 trap 'bash scripts/test-services.sh stop' EXIT
 
-echo "== tests"
-node --import tsx --test --test-concurrency=2 --test-reporter=spec "${unit_tests[@]}" "${system_tests[@]}"
+status=0
+echo "== unit tests"
+node --import tsx --test --test-concurrency=2 --test-reporter=spec "${unit_tests[@]}" || status=1
+
+# One file at a time: these run real daemons and brokers and check reaction-time bounds from the
+# issues, which a 2-core machine should not be asked to meet while another suite loads it.
+echo "== hardware-in-the-loop and broker tests"
+node --import tsx --test --test-concurrency=1 --test-reporter=spec "${system_tests[@]}" || status=1
+exit "$status"

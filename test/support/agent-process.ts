@@ -149,8 +149,9 @@ export async function startAgent(options: StartOptions = {}): Promise<AgentProce
     '--state-dir', stateDir,
     ...(options.args ?? []),
   ];
-  const env = { ...process.env, NOTIFY_SOCKET: '', ...options.env };
-  for (const key of Object.keys(env)) if (key.startsWith('CHARGER_') && !(options.env && key in options.env)) delete env[key];
+  // a clean slate: no CHARGER_* or systemd variables from the caller's shell, unless the test sets them
+  const inherited = Object.entries(process.env).filter(([key]) => !key.startsWith('CHARGER_') && !['NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID'].includes(key));
+  const env: NodeJS.ProcessEnv = { ...Object.fromEntries(inherited), ...options.env };
   const child = spawn(process.execPath, args, { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   const agent = new AgentProcess(child, stateDir, options.stateDir === undefined);
   const ready = await agent.waitFor('agent_ready', () => true, options.readyTimeoutMs ?? 20_000);
