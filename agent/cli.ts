@@ -13,6 +13,7 @@ interface CommandEntry {
 const COMMANDS: CommandEntry[] = [
   { name: 'run', summary: 'run the agent (what the systemd service runs)', load: async () => (await import('./cli/run-command.js')).runRunCommand },
   { name: 'ctl', summary: 'send one protocol line to a running agent, or drive its simulated hardware', load: async () => (await import('./cli/ctl-command.js')).runCtlCommand },
+  { name: 'monitor', summary: 'watch the agent and report engine failures to the central system', load: async () => (await import('./monitor/monitor-command.js')).runMonitorCommand },
   { name: 'sessions', summary: 'list the session ledger (the billing record)', load: async () => (await import('./telemetry/sessions-command.js')).runSessionsCommand },
   { name: 'diagnose', summary: 'read the journal and report problems with severity, causes and actions', load: async () => (await import('./diagnose/command.js')).runDiagnoseCommand },
   { name: 'meter-sim', summary: 'run the Modbus RTU meter simulator on a serial path', load: async () => (await import('../drivers/meter/simulator-cli.js')).runMeterSim },

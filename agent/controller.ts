@@ -8,6 +8,7 @@ import { chargeState, initialState, next } from './charging/state-machine.js';
 import type { CoreAction, CoreConfig, CoreEvent, CoreState, FaultCode, StepResult, TelemetryEvent } from './charging/types.js';
 import type { Config } from './config/schema.js';
 import { createHardware, type HardwareSetup } from './hardware.js';
+import { startHealthHttpServer, type HealthHttpServer } from './http/health-http-server.js';
 import { LOG_EVENTS } from './logging/events.js';
 import type { Logger, Priority } from './logging/logger.js';
 import { REPLY, WIRE_NAME, ack, nack, parseRequest, type Request } from './protocol/commands.js';
@@ -45,6 +46,7 @@ export class Agent {
   private pipeline!: LedgerTelemetryPipeline;
   private meterLink!: MeterLink;
   private healthServer!: HealthServer;
+  private httpServer: HealthHttpServer | undefined;
   private notifier!: Notifier;
   private readonly coreConfig: CoreConfig;
   private core: CoreState = initialState();
@@ -116,6 +118,7 @@ export class Agent {
       onDrop: (reason) => (this.drops[reason] += 1),
     });
     const health = await this.healthServer.start();
+    this.httpServer = await this.startHttp();
     this.started = true;
 
     this.notifier = this.options.notifier ?? createNotifier({ log, env: this.options.env, liveness: () => this.heartbeats.check() });
@@ -123,6 +126,7 @@ export class Agent {
     await this.notifier.ready(this.statusText());
     log.notice(LOG_EVENTS.agentReady, {
       health: `${health.address}:${health.port}`,
+      http: this.httpServer ? describeAddress(this.httpServer.address()) : 'off',
       hardware: this.setup.kind,
       meter: this.setup.meterLabel,
       state: chargeState(this.core),
@@ -137,6 +141,16 @@ export class Agent {
   stop(reason = 'signal'): Promise<void> {
     this.stopping ??= this.shutdown(reason);
     return this.stopping;
+  }
+
+  /** HTTP /health and /metrics are for monitoring: a port that cannot be had is logged, charging goes on. */
+  private async startHttp(): Promise<HealthHttpServer | undefined> {
+    try {
+      return await startHealthHttpServer(this.options.config.http, { snapshot: () => this.snapshot(), log: this.options.log });
+    } catch (error) {
+      this.options.log.err('http_unavailable', { error: error instanceof Error ? error.message : String(error) });
+      return undefined;
+    }
   }
 
   /** Last resort on an unexpected error: drive the relay open synchronously. */
@@ -154,6 +168,7 @@ export class Agent {
     await this.notifier?.stopping('stopping');
     if (this.setup) this.dispatch({ type: 'shutdown' });
     await this.healthServer?.stop();
+    await this.httpServer?.stop();
     clearInterval(this.tickTimer);
     clearTimeout(this.wakeTimer);
     for (const unwatch of this.unwatch) unwatch();
@@ -230,6 +245,7 @@ export class Agent {
     for (const action of out.actions) this.execute(action);
     this.logFaultChanges(before, out.state);
     this.meterLink?.setCharging(chargeState(out.state) === 'Charging');
+    this.meterLink?.setRecovering(out.state.faults.some((fault) => fault.code === 'meter_stale'));
     this.scheduleWake(out.wakeAtMs);
     return out;
   }
@@ -402,4 +418,8 @@ export class Agent {
     const state = chargeState(this.core);
     return session?.startedAtMs !== undefined ? `${state} ${session.kwh.toFixed(3)} kWh` : state;
   }
+}
+
+function describeAddress(address: { host: string; port: number } | undefined): string {
+  return address ? `${address.host}:${address.port}` : 'off';
 }

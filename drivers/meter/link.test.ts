@@ -299,3 +299,29 @@ test('charging brings a far-off retry forward', async () => {
   assert.equal(world.openAttemptsMs.length, attempts + 1);
   await link.stop();
 });
+
+test('while a meter fault is pending, a silent meter is retried at the poll interval and its return seen within one', async () => {
+  let silent = true;
+  const { clock, link, world, readings } = rig({ read: () => (silent ? 'timeout' : 'ok'), settings: { maxConsecutiveErrors: 1_000 } });
+  await link.start();
+  await clock.advance(120_000);
+  assert.equal(world.openAttemptsMs.length, 1, 'the port stays open: a silent meter is not reopened while idle');
+  const readsBefore = world.reads;
+  link.setRecovering(true);
+  await clock.advance(10_000);
+  assert.ok(world.reads - readsBefore >= 10, `retried at the poll interval (${world.reads - readsBefore} reads in 10 s)`);
+  silent = false;
+  const backAtMs = clock.now();
+  await clock.advanceUntil(() => readings.length > 0, 5_000);
+  assert.ok(clock.now() - backAtMs <= SETTINGS.pollIntervalMs, `seen ${clock.now() - backAtMs} ms after it answered again`);
+  await link.stop();
+});
+
+test('recovery retries do not reopen the port more often, so they cannot trip the breaker', async () => {
+  const { clock, link, world } = rig({ read: () => 'timeout', settings: { maxConsecutiveErrors: 1_000 } });
+  await link.start();
+  link.setRecovering(true);
+  await clock.advance(300_000);
+  assert.equal(world.openAttemptsMs.length, 1);
+  await link.stop();
+});

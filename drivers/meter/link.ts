@@ -83,6 +83,7 @@ export class MeterLink {
   private timerDueMs = 0;
   private step: Promise<void> | undefined;
   private charging = false;
+  private recovering = false;
   private openAttempts = 0;
   private nextOpenPlanned = false;
   private reopenTimesMs: number[] = [];
@@ -151,6 +152,17 @@ export class MeterLink {
       connected: this.meter !== undefined,
       lastGoodReadingMs: this.lastEmitted?.takenAtMs,
     };
+  }
+
+  /**
+   * While a meter fault holds the charge point (no good reading during a charge), its clearing waits
+   * on the next good reading: retry at the poll interval, not the idle back-off. The port is not
+   * reopened more often for it, so a long outage does not trip the circuit breaker by itself.
+   */
+  setRecovering(recovering: boolean): void {
+    this.recovering = recovering;
+    const soonestMs = this.clock.now() + this.backoffCapMs();
+    if (recovering && this.running && this.timer !== undefined && this.timerDueMs > soonestMs) this.schedule(0);
   }
 
   private successRate(): number {
@@ -354,6 +366,7 @@ export class MeterLink {
 
   private backoffCapMs(): number {
     const { backoffMaxMs, pollIntervalMs, meterStaleMs } = this.options.settings;
+    if (this.recovering) return Math.min(backoffMaxMs, pollIntervalMs);
     return this.charging ? Math.min(backoffMaxMs, Math.max(pollIntervalMs, meterStaleMs / 2)) : backoffMaxMs;
   }
 
