@@ -96,7 +96,15 @@ export class Agent {
 
     this.pipeline = this.options.pipeline ?? createTelemetryPipeline({ config, log, onCommand: (line) => this.handleLine(line, 'mqtt') });
     await this.pipeline.start();
-    for (const session of this.pipeline.recoverInterrupted()) log.warning(LOG_EVENTS.sessionInterrupted, { ...session });
+    for (const { session } of this.pipeline.recoverInterrupted()) {
+      log.warning(LOG_EVENTS.sessionInterrupted, {
+        session: session.id,
+        driver: session.driverId,
+        kwh: session.kwh,
+        importe: session.importe,
+        last_reading_at: session.lastReadingAt,
+      });
+    }
     this.core = initialState(this.pipeline.sessionCount());
 
     this.watchInputs();

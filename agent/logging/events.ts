@@ -63,6 +63,8 @@ export const LOG_EVENTS = {
   demoStarted: 'demo_started',
   demoStep: 'demo_step',
   demoProgress: 'demo_progress',
+  storeRecovered: 'store_recovered',
+  kafkaClientLog: 'kafka_client_log',
 } as const;
 
 export type LogEvent = (typeof LOG_EVENTS)[keyof typeof LOG_EVENTS];

@@ -17,7 +17,8 @@ export interface LinkStatus {
 
 export interface TelemetryStatus {
   kafka: LinkStatus;
-  mqtt: LinkStatus;
+  /** With MQTT on: messages waiting for the broker, and meter samples dropped from a full offline queue. */
+  mqtt: LinkStatus & { queued?: number; droppedMeter?: number };
   outbox: { depth: number; oldestAgeMs: number; droppedConsumo: number; bytes: number };
 }
 
@@ -40,3 +41,19 @@ export interface MessageSink {
   stop(): Promise<void>;
   status(): LinkStatus;
 }
+
+/** What goes to MQTT: a session event, a meter sample, or the retained charge-point state. */
+export type MqttMessageKind = 'session' | 'meter' | 'status';
+
+/** The MQTT link: fire and forget for the caller, QoS 1 and a bounded offline queue inside. */
+export interface MqttSink {
+  start(): Promise<void>;
+  /** Queues one message for `<prefix>/<cp_id>/<kind>`; never blocks, never throws. */
+  publish(kind: MqttMessageKind, payload: string): void;
+  /** Publishes `/online false` (retained) and disconnects, waiting at most deadlineMs. */
+  stop(deadlineMs?: number): Promise<void>;
+  status(): LinkStatus & { queued: number; droppedMeter: number };
+}
+
+/** A protocol line (`AUTORIZAR_SUMINISTRO#<driver>`, `PARAR`, `REANUDAR`) from a command topic; may answer with a reply line. */
+export type CommandHandler = (line: string) => string | void | Promise<string | void>;
