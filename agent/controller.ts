@@ -60,6 +60,8 @@ export class Agent {
   private readonly drops: Record<DropReason, number> = { slow_reader: 0, line_too_long: 0, evicted: 0, idle: 0 };
   private readonly startedAtMs = Date.now();
   private stopping: Promise<void> | undefined;
+  private recoveryTimer: NodeJS.Timeout | undefined;
+  private recovered = false;
   private started = false;
 
   constructor(private readonly options: AgentOptions) {
@@ -96,15 +98,8 @@ export class Agent {
 
     this.pipeline = this.options.pipeline ?? createTelemetryPipeline({ config, log, onCommand: (line) => this.handleLine(line, 'mqtt') });
     await this.pipeline.start();
-    for (const { session } of this.pipeline.recoverInterrupted()) {
-      log.warning(LOG_EVENTS.sessionInterrupted, {
-        session: session.id,
-        driver: session.driverId,
-        kwh: session.kwh,
-        importe: session.importe,
-        last_reading_at: session.lastReadingAt,
-      });
-    }
+    // sessions a crash left open are closed on the first good reading (see recoverInterrupted)
+    this.recoveryTimer = setTimeout(() => this.recoverInterrupted(undefined), this.options.config.charging.meterStaleMs);
     this.core = initialState(this.pipeline.sessionCount());
 
     this.watchInputs();
@@ -181,6 +176,7 @@ export class Agent {
     clearTimeout(this.wakeTimer);
     for (const unwatch of this.unwatch) unwatch();
     await this.meterLink?.stop();
+    if (this.started) this.recoverInterrupted(undefined);
     await this.pipeline?.stop(3000);
     await this.setup?.hardware.release();
     await this.notifier?.stop();
@@ -205,7 +201,30 @@ export class Agent {
     this.unwatch.push(plugPresent.watch((present) => this.dispatch({ type: 'plug', present })));
   }
 
+  /**
+   * Closes the sessions a crash left open (reason interrupted). With the first good reading after the
+   * restart their energy is exact (the relay line fell open with the process, so nothing flowed since);
+   * without one within the stale limit, with the last reading the ledger kept.
+   */
+  private recoverInterrupted(reading: MeterReading | undefined): void {
+    if (this.recovered) return;
+    this.recovered = true;
+    clearTimeout(this.recoveryTimer);
+    const final = reading && { importKwh: reading.importKwh, takenAtMs: reading.takenAtMs, pricePerKwh: this.options.config.pricePerKwh };
+    for (const { session } of this.pipeline.recoverInterrupted(final)) {
+      this.options.log.warning(LOG_EVENTS.sessionInterrupted, {
+        session: session.id,
+        driver: session.driverId,
+        kwh: session.kwh,
+        importe: session.importe,
+        meter_import_kwh: session.lastImportKwh,
+        closed_with: final ? 'first_reading_after_restart' : 'last_ledger_reading',
+      });
+    }
+  }
+
   private onReading(reading: MeterReading): void {
+    this.recoverInterrupted(reading);
     this.dispatch({ type: 'meter_reading', reading });
     this.pipeline.publishReading(reading, chargeState(this.core));
   }

@@ -4,22 +4,15 @@
 // meter while it runs through the simulator's control port and compares what the agent billed and
 // when it reacted against what the simulator held (`truth`).
 import assert from 'node:assert/strict';
-import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
+import { execFile } from 'node:child_process';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
-import { after, describe, it, type TestContext } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { REPO_ROOT, agentCommand, startAgent, stopAllAgents, type AgentInfo, type AgentProcess } from './support/agent-process.js';
+import { expectOk, modbusArgs, skipWithoutSocat as skip, startMeterSim, startSocat, tempDir } from './support/meter-rig.js';
 
 const exec = promisify(execFile);
 
-const SOCAT_MISSING = spawnSync('socat', ['-V']).error !== undefined;
-const IN_CI = process.env.CI === 'true' || process.env.CI === '1';
-const skip = SOCAT_MISSING && !IN_CI ? 'socat is not installed (apt-get install socat)' : false;
 
 /** The Done-when bounds. */
 const STALE_MARGIN_MS = 200;
@@ -32,114 +25,6 @@ const KWH_DECIMALS = 3;
 const LONG_OUTAGE_AFTER_FAULT_MS = 30_000;
 
 after(stopAllAgents);
-
-interface PtyPair {
-  /** The agent's end. */
-  agentPath: string;
-  /** The meter's end. */
-  meterPath: string;
-}
-
-function tempDir(t: TestContext): string {
-  const dir = mkdtempSync(join(tmpdir(), 'meter-daemon-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
-
-/** Ends a child process, SIGKILL if SIGTERM is not enough within 3 s. */
-async function endProcess(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = once(child, 'exit');
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
-  await exited;
-  clearTimeout(timer);
-}
-
-/** A deadline-bounded wait for a condition of the file system (socat makes its links asynchronously). */
-async function pollUntil(what: string, condition: () => boolean, timeoutMs: number, child?: ChildProcess): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (child && (child.exitCode !== null || child.signalCode !== null)) throw new Error(`${what}: the process exited (${child.exitCode ?? child.signalCode})`);
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
-/** socat with two linked ptys in dir; killed when the test ends. */
-async function startSocat(t: TestContext, dir: string): Promise<PtyPair> {
-  assert.ok(!SOCAT_MISSING, 'socat is required for the meter HIL tests (CI=true): apt-get install socat');
-  const pair = { agentPath: join(dir, 'agent'), meterPath: join(dir, 'meter') };
-  const socat = spawn('socat', [`pty,raw,echo=0,link=${pair.agentPath}`, `pty,raw,echo=0,link=${pair.meterPath}`], { stdio: ['ignore', 'ignore', 'pipe'] });
-  t.after(() => endProcess(socat));
-  let stderr = '';
-  socat.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  await pollUntil(`socat pty links ${pair.agentPath} and ${pair.meterPath} (${stderr})`, () => existsSync(pair.agentPath) && existsSync(pair.meterPath), 10_000, socat);
-  return pair;
-}
-
-interface SimTruthLine {
-  atMs: number;
-  values: { importKwh: number; powerW: number };
-  behaviour: { powerW: number; silent: boolean };
-  stats: { requests: number; intact: number; dropped: number };
-  served: Array<{ atMs: number; intact: boolean; tags: string[] }>;
-}
-
-interface MeterSimProcess {
-  child: ChildProcess;
-  controlPort: number;
-  /** Sends one control line; resolves with the reply line. */
-  control(line: string): Promise<string>;
-  truth(): Promise<SimTruthLine>;
-}
-
-/** `charger-agent meter-sim` on path as its own process, with a control port; ended when the test ends. */
-async function startMeterSim(t: TestContext, path: string, extraArgs: string[] = []): Promise<MeterSimProcess> {
-  const args = [...agentCommand(), 'meter-sim', '--path', path, '--model', 'sdm630', '--baud', '9600', '--control-port', '0', '--seed', '7', ...extraArgs];
-  const child = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  t.after(() => endProcess(child));
-  let stderr = '';
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const controlPort = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`meter-sim did not report its control port within 20 s: ${stderr}`)), 20_000);
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      const match = /control on 127\.0\.0\.1:(\d+)/.exec(line);
-      if (!match) return;
-      clearTimeout(timer);
-      resolve(Number(match[1]));
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`meter-sim exited with ${code}: ${stderr}`));
-    });
-  });
-  const control = async (line: string): Promise<string> => {
-    const socket = connect(controlPort, '127.0.0.1');
-    try {
-      socket.setEncoding('utf8');
-      await once(socket, 'connect');
-      socket.write(`${line}\n`);
-      let reply = '';
-      for await (const chunk of socket) {
-        reply += chunk as string;
-        if (reply.includes('\n')) break;
-      }
-      return reply.trim();
-    } finally {
-      socket.destroy();
-    }
-  };
-  return { child, controlPort, control, truth: async () => JSON.parse(await control('truth')) as SimTruthLine };
-}
-
-async function expectOk(sim: MeterSimProcess, line: string): Promise<void> {
-  assert.equal(await sim.control(line), 'OK', `meter-sim control "${line}"`);
-}
-
-function modbusArgs(agentPath: string, extra: string[] = []): string[] {
-  return ['--meter-driver', 'modbus', '--meter-path', agentPath, '--meter-model', 'sdm630', '--meter-baud', '9600', ...extra];
-}
 
 const ms = (iso: string) => Date.parse(iso);
 const round = (value: number, decimals: number) => Math.round(value * 10 ** decimals) / 10 ** decimals;

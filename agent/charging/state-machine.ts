@@ -315,12 +315,16 @@ function reportState(step: Step): void {
   const { s } = step;
   const state = chargeState(s);
   if (state === s.reported) return;
+  const charging = state === 'Charging' ? s.session : undefined;
   step.emit({
     type: 'CP_STATUS',
     state,
     previous_state: s.reported,
     faults: s.faults.map((fault) => fault.code),
     in_service: s.inService,
+    // entering Charging, the durable record of where the session's energy is counted from
+    session_id: charging?.id,
+    meter_import_kwh: charging?.startImportKwh,
   });
   s.reported = state;
 }

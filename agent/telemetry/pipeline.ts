@@ -19,6 +19,7 @@ import { createKafkaSink } from './kafka-sink.js';
 import { createMqttSink } from './mqtt-sink.js';
 import {
   openTelemetryStore,
+  type FinalReading,
   type InterruptedSession,
   type LedgerSession,
   type OutboxEntry,
@@ -40,7 +41,7 @@ export interface PipelineOptions {
 
 export interface LedgerTelemetryPipeline extends TelemetryPipeline {
   /** Closes the sessions a crash left open (reason interrupted) and queues their SUPPLY_END. Call before the first session. */
-  recoverInterrupted(): InterruptedSession[];
+  recoverInterrupted(final?: FinalReading): InterruptedSession[];
   /** Sessions in the ledger, so the controller continues their numbering. */
   sessionCount(): number;
   listSessions(limit: number): LedgerSession[];
@@ -192,8 +193,8 @@ class Pipeline implements LedgerTelemetryPipeline {
     };
   }
 
-  recoverInterrupted(): InterruptedSession[] {
-    const interrupted = this.store.recoverInterrupted();
+  recoverInterrupted(final?: FinalReading): InterruptedSession[] {
+    const interrupted = this.store.recoverInterrupted(final);
     for (const { event } of interrupted) this.toMqtt(event);
     if (interrupted.length > 0) this.wake.resolve();
     return interrupted;

@@ -367,6 +367,43 @@ describe('telemetry store', () => {
     assert.deepEqual(readLedger(dir, 10), [ledger], 'the read-only reader sees the same ledger');
   });
 
+  it('closes an interrupted session with the first reading after the restart, which the meter counted while the ledger slept', () => {
+    const dir = tempDir();
+    const clock = new Clock();
+    const crashed = open(dir, clock).store;
+    crashed.append(started(clock));
+    crashed.append({ ...status(clock), session_id: 'S1', meter_import_kwh: 1000 });
+    for (let second = 1; second <= 20; second += 1) {
+      clock.advance(1000);
+      crashed.append(consumo(clock, second / 1000));
+      crashed.acknowledge(crashed.peek(100));
+      crashed.maintain();
+    }
+    // Crash 20 s in: no checkpoint yet. The restart's first reading shows the register at 1000.021.
+    clock.advance(30_000);
+    const { store } = open(dir, clock);
+    const [recovered] = store.recoverInterrupted({ importKwh: 1000.021, takenAtMs: clock.ms, pricePerKwh: 0.2 });
+    assert.equal(recovered?.session.kwh, 0.021);
+    assert.equal(recovered?.event.kwh, 0.021);
+    assert.equal(recovered?.event.importe, 0.0042);
+    assert.equal(recovered?.event.meter_import_kwh, 1000.021);
+    assert.equal(store.listSessions(1)[0]?.kwh, 0.021, 'the ledger bills it too');
+  });
+
+  it('does not bill an implausible register jump or a register that went backwards after a restart', () => {
+    for (const importKwh of [999.5, 1000 + 50 * 2]) {
+      const dir = tempDir();
+      const clock = new Clock();
+      const crashed = open(dir, clock).store;
+      crashed.append(started(clock));
+      crashed.append({ ...status(clock), session_id: 'S1', meter_import_kwh: 1000 });
+      clock.advance(60_000); // a minute later: 100 kWh would need 6 MW
+      const { store } = open(dir, clock);
+      const [recovered] = store.recoverInterrupted({ importKwh, takenAtMs: clock.ms, pricePerKwh: 0.2 });
+      assert.equal(recovered?.event.kwh, 0, `register ${importKwh} is not billed`);
+    }
+  });
+
   it('closes a session left open by a crash as interrupted, with its last saved reading, and queues its SUPPLY_END', () => {
     const dir = tempDir();
     const clock = new Clock();

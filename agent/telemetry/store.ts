@@ -85,6 +85,20 @@ export interface InterruptedSession {
   event: DeliveredEvent;
 }
 
+/**
+ * The first good meter reading after a restart. A crash leaves the relay line in its default,
+ * open, state, so no energy flowed between the crash and this reading: its register is the exact
+ * end of the interrupted supply, more exact than the last reading the ledger kept.
+ */
+export interface FinalReading {
+  importKwh: number;
+  takenAtMs: number;
+  pricePerKwh: number;
+}
+
+/** No vehicle charger draws more: a register that moved further while we were down is not ours to bill. */
+const MAX_PLAUSIBLE_POWER_KW = 50;
+
 export interface StoreStats {
   /** Messages waiting for Kafka: on disk and in memory. */
   depth: number;
@@ -109,7 +123,8 @@ export interface TelemetryStore {
   acknowledge(entries: readonly OutboxEntry[]): void;
   /** Periodic work (call about once a second): CONSUMO flush, ledger checkpoint, seq reservation, retries after a failed write. */
   maintain(): void;
-  recoverInterrupted(): InterruptedSession[];
+  /** Closes the sessions a crash left open; with the first good reading after the restart when there is one. */
+  recoverInterrupted(final?: FinalReading): InterruptedSession[];
   sessionCount(): number;
   listSessions(limit: number): LedgerSession[];
   stats(): StoreStats;
@@ -350,28 +365,31 @@ class SqliteTelemetryStore implements TelemetryStore {
     }
   }
 
-  recoverInterrupted(): InterruptedSession[] {
+  recoverInterrupted(final?: FinalReading): InterruptedSession[] {
     const open = (this.statements.openSessions.all() as SessionRow[]).map(toLedgerSession);
     return open.map((session) => {
       this.readings.delete(session.id);
+      const totals = finalTotals(session, final) ?? { kwh: session.kwh, importe: session.importe, meterKwh: session.lastImportKwh };
       const event: TelemetryEvent = {
         type: 'SUPPLY_END',
         cp_id: this.options.cpId,
         ts: new Date(this.now()).toISOString(),
         user_id: session.driverId,
         session_id: session.id,
-        kwh: session.kwh,
-        importe: session.importe,
+        kwh: totals.kwh,
+        importe: totals.importe,
         reason: 'interrupted',
-        meter_import_kwh: session.lastImportKwh,
+        meter_import_kwh: totals.meterKwh,
         started_at: session.startedAt,
         // The supply stopped when the process died: the last reading is the best bound we have.
         ended_at: session.lastReadingAt ?? session.startedAt ?? session.authorizedAt,
       };
       const delivered = this.append(event);
-      return { session: { ...session, endedAt: event.ended_at, endReason: 'interrupted' as const }, event: delivered };
+      const closed = { ...session, kwh: totals.kwh, importe: totals.importe, lastImportKwh: totals.meterKwh };
+      return { session: { ...closed, endedAt: event.ended_at, endReason: 'interrupted' as const }, event: delivered };
     });
   }
+
 
   sessionCount(): number {
     const stored = (this.statements.sessionCount.get() as { n: number }).n;
@@ -612,7 +630,8 @@ function prepare(db: Database.Database) {
     sessionStarted: db.prepare(
       'INSERT OR IGNORE INTO sessions (id, driver_id, authorized_at, kwh, importe) VALUES (@id, @driver, @ts, 0, 0)',
     ),
-    chargingStarted: db.prepare('UPDATE sessions SET started_at = @ts WHERE ended_at IS NULL AND started_at IS NULL'),
+    chargingStarted: db.prepare(`UPDATE sessions SET started_at = @ts, start_import_kwh = COALESCE(start_import_kwh, @start)
+      WHERE ended_at IS NULL AND started_at IS NULL AND (@id IS NULL OR id = @id)`),
     fault: db.prepare('UPDATE sessions SET fault = @fault, kwh = @kwh, importe = @importe WHERE id = @id'),
     supplyEnd: db.prepare(`UPDATE sessions SET
         ended_at = @ended, end_reason = @reason, kwh = @kwh, importe = @importe,
@@ -639,7 +658,7 @@ function applyToLedger(statements: Statements, event: TelemetryEvent): void {
       if (id) statements.sessionStarted.run({ id, driver: event.user_id ?? '', ts: event.ts });
       return;
     case 'CP_STATUS':
-      if (event.state === 'Charging') statements.chargingStarted.run({ ts: event.ts });
+      if (event.state === 'Charging') statements.chargingStarted.run({ ts: event.ts, id, start: event.meter_import_kwh ?? null });
       return;
     case 'AVERIADO':
       if (id) statements.fault.run({ id, fault: event.fault ?? null, kwh: event.kwh ?? 0, importe: event.importe ?? 0 });
@@ -708,4 +727,15 @@ export function readLedger(stateDir: string, limit: number): LedgerSession[] | u
   } finally {
     db.close();
   }
+}
+
+/** The totals of an interrupted session from the first reading after the restart, when plausible. */
+function finalTotals(session: LedgerSession, final: FinalReading | undefined): { kwh: number; importe: number; meterKwh: number } | undefined {
+  if (!final || session.startImportKwh === undefined || session.startedAt === undefined) return undefined;
+  const lastKwh = session.lastImportKwh ?? session.startImportKwh;
+  const sinceMs = final.takenAtMs - Date.parse(session.lastReadingAt ?? session.startedAt);
+  const movedKwh = final.importKwh - lastKwh;
+  if (!(movedKwh >= 0) || movedKwh > (MAX_PLAUSIBLE_POWER_KW * Math.max(0, sinceMs)) / 3_600_000) return undefined;
+  const kwh = round3(final.importKwh - session.startImportKwh);
+  return { kwh, importe: Math.round(kwh * final.pricePerKwh * 10_000) / 10_000, meterKwh: final.importKwh };
 }
