@@ -7,7 +7,7 @@ import { createSimHardware, type SimHardware } from '../drivers/sim/sim-hardware
 import { loadConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { Agent } from './controller.js';
-import { createLogger, createMemoryLogger } from './logging/logger.js';
+import { createLogger } from './logging/logger.js';
 
 interface Rig {
   agent: Agent;
@@ -21,13 +21,16 @@ interface Rig {
 let stateDir: string;
 let rig: Rig;
 
-async function startRig(flags: Record<string, string> = {}): Promise<Rig> {
+/** The agent on simulated hardware in a fresh state dir; `prepare` sets the hardware up before start. */
+async function startRig(flags: Record<string, string> = {}, prepare?: (sim: SimHardware) => void): Promise<Rig> {
   const config = loadConfig({
     env: {},
     flags: { 'state-dir': stateDir, 'health-port': '0', 'http-port': '0', 'kafka-brokers': '', 'mqtt-url': '', 'meter-poll-ms': '50', ...flags },
   });
   config.sim.relayFollowMs = 0;
   const sim = createSimHardware({ ...config.sim, meterTimeoutMs: 100 });
+  prepare?.(sim);
+  await new Promise((resolve) => setTimeout(resolve, 5)); // the contact follows on a timer
   const order: string[] = [];
   const open = sim.relay.open.bind(sim.relay);
   const close = sim.relay.close.bind(sim.relay);
@@ -182,21 +185,10 @@ describe('controller: safety order', () => {
 
   it('the relay is commanded open at start, and the feedback contact seen closed at start is a welded fault', async () => {
     await rig.agent.stop('test');
-    const config = loadConfig({ env: {}, flags: { 'state-dir': stateDir, 'health-port': '0', 'http-port': '0' } });
-    const sim = createSimHardware({ ...config.sim, relayFollowMs: 0, meterTimeoutMs: 100 });
-    sim.simRelay.setMode('welded');
-    await new Promise((resolve) => setTimeout(resolve, 5));
-    const agent = new Agent({
-      config,
-      log: createMemoryLogger(),
-      hardware: { kind: 'sim', hardware: sim, createMeter: () => sim.simMeter, meterLabel: 'sim' },
-      env: {},
-    });
-    await agent.start();
-    rig = { ...rig, agent };
-    assert.equal(sim.simRelay.isCommandedClosed, false);
-    await eventually(() => agent.snapshot().faults.some((f) => f.code === 'relay_welded'), 3000);
-    assert.equal(agent.handleLine('STATUS?', 'x'), 'KO');
+    rig = await startRig({}, (sim) => sim.simRelay.setMode('welded'));
+    assert.equal(rig.sim.simRelay.isCommandedClosed, false);
+    await eventually(() => rig.agent.snapshot().faults.some((f) => f.code === 'relay_welded'), 3000);
+    assert.equal(rig.agent.handleLine('STATUS?', 'x'), 'KO');
   });
 
   it('stop() opens the relay and ends a running session with reason shutdown', async () => {

@@ -67,14 +67,8 @@ function levelFromEnv(): Priority {
   return wanted && wanted in PRIORITIES ? (wanted as Priority) : 'info';
 }
 
-export function createLogger(options: LoggerOptions = {}, base: LogFields = {}): Logger {
-  const write = options.write ?? ((line: string) => process.stdout.write(line + '\n'));
-  const pretty = options.pretty ?? Boolean(process.stdout.isTTY);
-  const threshold = PRIORITIES[options.level ?? levelFromEnv()];
-  const log = (priority: Priority, event: string, fields: LogFields = {}) => {
-    if (PRIORITIES[priority] > threshold) return;
-    write(formatLine(priority, event, { ...base, ...fields }, pretty));
-  };
+/** The shortcuts of a Logger around one `log` function. */
+function loggerFrom(log: Logger['log'], child: Logger['child']): Logger {
   return {
     log,
     crit: (event, fields) => log('crit', event, fields),
@@ -83,27 +77,34 @@ export function createLogger(options: LoggerOptions = {}, base: LogFields = {}):
     notice: (event, fields) => log('notice', event, fields),
     info: (event, fields) => log('info', event, fields),
     debug: (event, fields) => log('debug', event, fields),
-    child: (fields) => createLogger(options, { ...base, ...fields }),
+    child,
   };
 }
 
-/** A logger that keeps its lines in memory, for tests. */
-export function createMemoryLogger(): Logger & { lines: Array<{ priority: Priority; event: string; fields: LogFields }> } {
-  const lines: Array<{ priority: Priority; event: string; fields: LogFields }> = [];
-  const make = (base: LogFields): Logger => {
-    const log = (priority: Priority, event: string, fields: LogFields = {}) => {
-      lines.push({ priority, event, fields: { ...base, ...fields } });
-    };
-    return {
-      log,
-      crit: (e, f) => log('crit', e, f),
-      err: (e, f) => log('err', e, f),
-      warning: (e, f) => log('warning', e, f),
-      notice: (e, f) => log('notice', e, f),
-      info: (e, f) => log('info', e, f),
-      debug: (e, f) => log('debug', e, f),
-      child: (fields) => make({ ...base, ...fields }),
-    };
+export function createLogger(options: LoggerOptions = {}, base: LogFields = {}): Logger {
+  const write = options.write ?? ((line: string) => process.stdout.write(line + '\n'));
+  const pretty = options.pretty ?? Boolean(process.stdout.isTTY);
+  const threshold = PRIORITIES[options.level ?? levelFromEnv()];
+  const log = (priority: Priority, event: string, fields: LogFields = {}) => {
+    if (PRIORITIES[priority] > threshold) return;
+    write(formatLine(priority, event, { ...base, ...fields }, pretty));
   };
+  return loggerFrom(log, (fields) => createLogger(options, { ...base, ...fields }));
+}
+
+export interface MemoryLine {
+  priority: Priority;
+  event: string;
+  fields: LogFields;
+}
+
+/** A logger that keeps its lines in memory, for tests. */
+export function createMemoryLogger(): Logger & { lines: MemoryLine[] } {
+  const lines: MemoryLine[] = [];
+  const make = (base: LogFields): Logger =>
+    loggerFrom(
+      (priority, event, fields = {}) => void lines.push({ priority, event, fields: { ...base, ...fields } }),
+      (fields) => make({ ...base, ...fields }),
+    );
   return Object.assign(make({}), { lines });
 }
