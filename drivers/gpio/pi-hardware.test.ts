@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { chmodSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { dirname, join, sep } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { configSchema, type ConfigInput } from '../../agent/config/schema.js';
 import { createMemoryLogger } from '../../agent/logging/logger.js';
@@ -24,6 +26,23 @@ const FULL = {
 
 function gpioConfig(gpio: NonNullable<ConfigInput['gpio']>) {
   return configSchema.parse({ gpio }).gpio;
+}
+
+/** Runs checkGpioAccess in a child process as the unprivileged user nobody; returns its error code and message. */
+function checkAsNobody(root: string, config: ReturnType<typeof gpioConfig>): { code: string; message: string } {
+  for (let dir = root; dir.startsWith(tmpdir() + sep); dir = dirname(dir)) chmodSync(dir, 0o755);
+  const script = `
+    import { checkGpioAccess } from ${JSON.stringify(join(import.meta.dirname, 'pi-hardware.ts'))};
+    try { checkGpioAccess(${JSON.stringify(config)}); console.log(JSON.stringify({ code: 'NO_ERROR', message: '' })); }
+    catch (error) { console.log(JSON.stringify({ code: error.code, message: error.message })); }`;
+  const child = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+    uid: 65534,
+    gid: 65534,
+    encoding: 'utf8',
+    env: { ...process.env, HOME: tmpdir() },
+  });
+  assert.equal(child.status, 0, child.stderr);
+  return JSON.parse(child.stdout.trim().split('\n').at(-1)!) as { code: string; message: string };
 }
 
 function driverError(fn: () => unknown): DriverError {
@@ -158,15 +177,15 @@ describe('GPIO access check', () => {
     assert.ok(error.message.includes(join(root, 'export')));
   });
 
-  it('an export file the user cannot write is GPIO_PERMISSION with the fix', {
-    skip: process.getuid?.() === 0 && 'root can write any file',
-  }, () => {
+  it('an export file the user cannot write is GPIO_PERMISSION with the fix', () => {
     const tree = makeSysfsRoot(PI5_CHIPS);
     try {
       chmodSync(join(tree.root, 'export'), 0o444);
-      const error = driverError(() => checkGpioAccess(gpioConfig({ ...FULL, sysfsRoot: tree.root })));
-      assert.equal(error.code, 'GPIO_PERMISSION');
-      assert.match(error.message, /SupplementaryGroups=gpio/);
+      const config = gpioConfig({ ...FULL, sysfsRoot: tree.root });
+      // root writes any file: as root, the check runs in a child process as nobody, as the service user would
+      const { code, message } = process.getuid?.() === 0 ? checkAsNobody(tree.root, config) : driverError(() => checkGpioAccess(config));
+      assert.equal(code, 'GPIO_PERMISSION');
+      assert.match(message, /SupplementaryGroups=gpio/);
     } finally {
       tree.cleanup();
     }
