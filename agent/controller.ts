@@ -92,7 +92,7 @@ export class Agent {
   async start(): Promise<AgentAddresses> {
     const { config, log } = this.options;
     log.info(LOG_EVENTS.agentStarted, { version: VERSION, cp_id: config.cpId, pid: process.pid, node: process.version });
-    this.setup = this.options.hardware ?? createHardware(config, log);
+    this.setup = this.options.hardware ?? (await createHardware(config, log));
     this.coreConfig.hasFeedback = this.setup.hardware.relayFeedback !== undefined;
     this.setup.hardware.relay.open();
 

@@ -2,7 +2,6 @@
 // simulated or Modbus RTU meter. The only place that chooses between real and simulated drivers.
 import { existsSync } from 'node:fs';
 import { checkGpioAccess, createPiGpio } from '../drivers/gpio/pi-hardware.js';
-import { createSerialMeter } from '../drivers/meter/serial-meter.js';
 import { createSimHardware } from '../drivers/sim/sim-hardware.js';
 import type { SimMeter } from '../drivers/sim/sim-meter.js';
 import type { EnergyMeter, Hardware } from '../drivers/types.js';
@@ -23,8 +22,11 @@ export function resolveHardwareKind(config: Config): 'sim' | 'pi' {
   return config.gpio.relay && existsSync(config.gpio.sysfsRoot) ? 'pi' : 'sim';
 }
 
-/** Throws a DriverError (GPIO_*) when --hardware pi cannot reach its GPIO: the CLI exits 78 on it. */
-export function createHardware(config: Config, log: Logger): HardwareSetup {
+/**
+ * Throws a DriverError (GPIO_*) when --hardware pi cannot reach its GPIO: the CLI exits 78 on it.
+ * The serial stack (serialport and its native bindings, ~16 MB of RSS) loads only for a Modbus meter.
+ */
+export async function createHardware(config: Config, log: Logger): Promise<HardwareSetup> {
   const kind = resolveHardwareKind(config);
   let hardware: Hardware;
   let simMeter: SimMeter | undefined;
@@ -38,6 +40,7 @@ export function createHardware(config: Config, log: Logger): HardwareSetup {
     simMeter = sim.simMeter;
   }
   if (config.meter.driver === 'modbus') {
+    const { createSerialMeter } = await import('../drivers/meter/serial-meter.js');
     const { path, baud, parity, stopBits, model, unit, timeoutMs, retries } = config.meter;
     const settings = { path, baud, parity, stopBits, model, unit, timeoutMs, retries };
     return { kind, hardware, createMeter: () => createSerialMeter(settings), meterLabel: `modbus ${model} unit ${unit} on ${path} at ${baud} baud` };

@@ -13,7 +13,10 @@ import type { Config } from '../config/schema.js';
 import { LOG_EVENTS } from '../logging/events.js';
 import type { Logger } from '../logging/logger.js';
 import { OutageLog } from '../logging/outage-log.js';
+import { applyKafkajsIdlePatch } from './kafkajs-idle-patch.js';
 import type { LinkStatus, MessageSink } from './types.js';
+
+applyKafkajsIdlePatch();
 
 type KafkaSettings = Config['kafka'];
 

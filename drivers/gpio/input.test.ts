@@ -5,7 +5,7 @@ import { FakeGpio, ManualTimers } from './fake-line.js';
 import { createGpioInput } from './input.js';
 import type { Level } from './line.js';
 
-function inputOn(options: { activeLow?: boolean; debounceMs?: number; initial?: Level } = {}) {
+function inputOn(options: { activeLow?: boolean; debounceMs?: number; initial?: Level; activeAtFirstEdge?: boolean } = {}) {
   const gpio = new FakeGpio({ 530: options.initial ?? 0 });
   const timers = new ManualTimers();
   const input = createGpioInput(gpio.open(530, 'in', 'both'), {
@@ -13,6 +13,7 @@ function inputOn(options: { activeLow?: boolean; debounceMs?: number; initial?: 
     debounceMs: options.debounceMs ?? 20,
     name: 'gpio.plugPresent',
     timers,
+    activeAtFirstEdge: options.activeAtFirstEdge,
   });
   const changes: boolean[] = [];
   const unsubscribe = input.watch((active) => changes.push(active));
@@ -112,5 +113,21 @@ describe('GPIO digital input', () => {
     assert.equal(line.watcherCount, 0);
     assert.ok(line.released);
     assert.throws(() => input.read(), (error) => error instanceof DriverError && error.code === 'GPIO_RELEASED');
+  });
+
+  it('an e-stop style input reports the first edge towards active at once, and debounces only the release', () => {
+    const { line, timers, changes, input } = inputOn({ activeLow: true, initial: 1, activeAtFirstEdge: true });
+    line.drive(0); // pressed
+    assert.deepEqual(changes, [true], 'no debounce wait for a press');
+    line.drive(1); // contact bounce
+    line.drive(0);
+    timers.advance(50);
+    assert.deepEqual(changes, [true], 'a bounce during the press is not a release');
+    assert.equal(input.read(), true);
+    line.drive(1); // released
+    timers.advance(19);
+    assert.deepEqual(changes, [true]);
+    timers.advance(1);
+    assert.deepEqual(changes, [true, false], 'the release is reported once it held for debounceMs');
   });
 });

@@ -22,6 +22,11 @@ export interface GpioInputOptions {
   timers?: Timers;
   /** Failures of edge detection, which no read() would report. */
   onError?: (error: DriverError) => void;
+  /**
+   * Report the first edge towards active at once and debounce only the way back (the e-stop: a
+   * press must open the relay now; a bounce can only make it look pressed a little longer).
+   */
+  activeAtFirstEdge?: boolean;
 }
 
 /** A DigitalInput on an opened input line (edge 'both'). read() gives the debounced value. */
@@ -43,9 +48,7 @@ export function createGpioInput(line: GpioLine, options: GpioInputOptions): Digi
   const settle = () => {
     pending = undefined;
     const level = line.read();
-    if (level === stableLevel) return;
-    stableLevel = level;
-    for (const listener of [...listeners]) listener(isActive(level));
+    if (level !== stableLevel) report(level);
   };
 
   const schedule = () => {
@@ -53,11 +56,17 @@ export function createGpioInput(line: GpioLine, options: GpioInputOptions): Digi
     else pending = { handle: timers.setTimeout(settle, debounceMs) };
   };
 
+  const report = (level: Level) => {
+    stableLevel = level;
+    for (const listener of [...listeners]) listener(isActive(level));
+  };
   // Every edge restarts the wait; a bounce back to the stable level cancels it.
   const onLevel = (level: Level) => {
     if (released) return;
     cancelPending();
-    if (level !== stableLevel) schedule();
+    if (level === stableLevel) return;
+    if (options.activeAtFirstEdge && isActive(level)) report(level);
+    else schedule();
   };
 
   line.watch(onLevel, options.onError);

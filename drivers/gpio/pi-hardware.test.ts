@@ -110,7 +110,7 @@ describe('Pi GPIO hardware', () => {
     assert.deepEqual(fake.journal.slice(start), ['write 588 1', 'release 588', 'release 589', 'release 590', 'release 591']);
   });
 
-  it('the inputs apply active-low and the configured debounce', () => {
+  it('the inputs apply active-low and the configured debounce; an e-stop press is reported on its first edge', () => {
     const fake = new FakeGpio({ 591: 1 });
     const timers = new ManualTimers();
     const gpio = createPiGpio(gpioConfig({ ...FULL, debounceMs: 50 }), createMemoryLogger(), { openLine: fake.open, timers });
@@ -118,10 +118,19 @@ describe('Pi GPIO hardware', () => {
     const pressed: boolean[] = [];
     gpio.emergencyStop.watch((active) => pressed.push(active));
     fake.line(591).drive(0);
+    assert.deepEqual(pressed, [true], 'pressed: at once');
+    fake.line(591).drive(1);
     timers.advance(49);
-    assert.deepEqual(pressed, []);
-    timers.advance(1);
     assert.deepEqual(pressed, [true]);
+    timers.advance(1);
+    assert.deepEqual(pressed, [true, false], 'released: after the debounce');
+    const plugged: boolean[] = [];
+    gpio.plugPresent.watch((active) => plugged.push(active));
+    fake.line(590).drive(1);
+    timers.advance(49);
+    assert.deepEqual(plugged, []);
+    timers.advance(1);
+    assert.deepEqual(plugged, [true], 'the plug input waits out the debounce both ways');
   });
 
   it('the feedback input is absent when gpio.relayFeedback is not set', () => {

@@ -126,6 +126,8 @@ function openInput(pin: ResolvedPin, gpio: GpioConfig, log: Logger, options: PiG
       debounceMs: gpio.debounceMs,
       name: pin.configPath,
       timers: options.timers,
+      // a press of the e-stop opens the relay on its first edge; only its release waits out bounces
+      activeAtFirstEdge: pin.configPath === 'gpio.emergencyStop',
       onError: (error) => log.err('gpio_watch_failed', { input: pin.configPath, code: error.code, error }),
     });
   } catch (error) {
