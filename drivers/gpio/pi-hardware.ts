@@ -118,6 +118,9 @@ function openRelay(pin: ResolvedPin, openLine: LineOpener): Relay {
   return relay;
 }
 
+/** Inputs whose change to active acts on its first edge: an e-stop press opens the relay now; only its release waits out bounces. */
+export const ACTIVE_AT_FIRST_EDGE: ReadonlySet<string> = new Set(['gpio.emergencyStop']);
+
 function openInput(pin: ResolvedPin, gpio: GpioConfig, log: Logger, options: PiGpioOptions & { openLine: LineOpener }): DigitalInput {
   const line = options.openLine(pin.sysfs, 'in', 'both');
   try {
@@ -126,8 +129,7 @@ function openInput(pin: ResolvedPin, gpio: GpioConfig, log: Logger, options: PiG
       debounceMs: gpio.debounceMs,
       name: pin.configPath,
       timers: options.timers,
-      // a press of the e-stop opens the relay on its first edge; only its release waits out bounces
-      activeAtFirstEdge: pin.configPath === 'gpio.emergencyStop',
+      activeAtFirstEdge: ACTIVE_AT_FIRST_EDGE.has(pin.configPath),
       onError: (error) => log.err('gpio_watch_failed', { input: pin.configPath, code: error.code, error }),
     });
   } catch (error) {

@@ -24,6 +24,7 @@ import type { HardwareSetup } from '../../agent/hardware.js';
 import { createLogger } from '../../agent/logging/logger.js';
 import { FakeLine } from '../../drivers/gpio/fake-line.js';
 import { createGpioInput } from '../../drivers/gpio/input.js';
+import { ACTIVE_AT_FIRST_EDGE } from '../../drivers/gpio/pi-hardware.js';
 import { createSimHardware, type SimHardware } from '../../drivers/sim/sim-hardware.js';
 import type { FaultKind, FaultPart } from './parts.js';
 import { loadSettings, sleep, writePart } from './settings.js';
@@ -89,7 +90,7 @@ async function startRig({ gpioEstop, feedbackTimeoutMs }: RigOptions): Promise<R
   const sim = createSimHardware({ ...config.sim, meterTimeoutMs: config.meter.timeoutMs });
   const estopLine = gpioEstop ? new FakeLine(27, 'in', 'both', [], 0) : undefined;
   const hardware = estopLine
-    ? { ...sim, emergencyStop: createGpioInput(estopLine, { activeLow: false, debounceMs: config.gpio.debounceMs, name: 'gpio.emergencyStop' }) }
+    ? { ...sim, emergencyStop: createGpioInput(estopLine, { activeLow: false, debounceMs: config.gpio.debounceMs, name: 'gpio.emergencyStop', activeAtFirstEdge: ACTIVE_AT_FIRST_EDGE.has('gpio.emergencyStop') }) }
     : sim;
   const setup: HardwareSetup = { kind: 'sim', hardware, createMeter: () => sim.simMeter, meterLabel: 'simulated meter', simMeter: sim.simMeter };
   const agent = new Agent({ config, log, hardware: setup, env: {}, onFatal: (error) => console.error('bench: hardware lost', error) });
