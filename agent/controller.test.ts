@@ -82,16 +82,17 @@ async function charging(r: Rig): Promise<void> {
   await eventually(() => info(r.agent).state === 'Charging' && info(r.agent).relay.feedback === 'closed');
 }
 
-describe('controller: every protocol line', () => {
-  beforeEach(async () => {
-    stateDir = mkdtempSync(join(tmpdir(), 'charger-controller-'));
-    rig = await startRig();
-  });
-  afterEach(async () => {
-    await rig.agent.stop('test');
-    rmSync(stateDir, { recursive: true, force: true });
-  });
+// every test gets a fresh agent on simulated hardware in its own state directory
+beforeEach(async () => {
+  stateDir = mkdtempSync(join(tmpdir(), 'charger-controller-'));
+  rig = await startRig();
+});
+afterEach(async () => {
+  await rig.agent.stop('test');
+  rmSync(stateDir, { recursive: true, force: true });
+});
 
+describe('controller: every protocol line', () => {
   it('STATUS? and HEALTH_CHECK answer OK while healthy and count the checks', () => {
     assert.equal(rig.agent.handleLine('STATUS?', '127.0.0.1'), 'OK');
     assert.equal(rig.agent.handleLine('HEALTH_CHECK', '127.0.0.1'), 'OK');
@@ -165,15 +166,6 @@ describe('controller: every protocol line', () => {
 });
 
 describe('controller: safety order', () => {
-  beforeEach(async () => {
-    stateDir = mkdtempSync(join(tmpdir(), 'charger-controller-'));
-    rig = await startRig();
-  });
-  afterEach(async () => {
-    await rig.agent.stop('test');
-    rmSync(stateDir, { recursive: true, force: true });
-  });
-
   it('an e-stop edge opens the relay before anything is logged or reported', async () => {
     await charging(rig);
     rig.order.length = 0;
