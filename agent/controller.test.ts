@@ -191,4 +191,21 @@ describe('controller: safety order', () => {
     assert.ok(rig.log.lines.some((l) => l.event === 'session_ended' && l.fields.reason === 'shutdown'));
     assert.equal(rig.sim.simRelay.isCommandedClosed, false);
   });
+
+  it('a contactor whose opening edge is late is read before the feedback deadline, not latched as welded', async () => {
+    await rig.agent.stop('test');
+    // the line itself follows the coil, but its edges never reach the controller (a busy or late watcher)
+    rig = await startRig({}, (sim) => {
+      const line = sim.relayFeedback!;
+      (sim as { relayFeedback: typeof line }).relayFeedback = { read: () => line.read(), watch: () => () => {}, release: () => line.release() };
+    });
+    await eventually(() => info(rig.agent).meter !== null);
+    rig.agent.handleLine('AUTORIZAR_SUMINISTRO#D1', 'x');
+    rig.sim.simulation.inject('plug', []);
+    await eventually(() => info(rig.agent).state === 'Charging' && info(rig.agent).relay.feedback === 'closed', 3000);
+    rig.sim.simulation.inject('unplug', []);
+    await eventually(() => info(rig.agent).state === 'Available', 3000);
+    assert.deepEqual(info(rig.agent).faults, []);
+    assert.ok(rig.log.lines.some((l) => l.event === 'session_ended' && l.fields.reason === 'unplugged'));
+  });
 });

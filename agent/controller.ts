@@ -300,7 +300,12 @@ export class Agent {
     clearTimeout(this.wakeTimer);
     this.wakeTimer = undefined;
     if (wakeAtMs === undefined || this.stopping) return;
-    this.wakeTimer = setTimeout(() => this.dispatch({ type: 'tick' }), Math.max(0, wakeAtMs - Date.now()));
+    this.wakeTimer = setTimeout(() => {
+      // the contact may have moved while the loop was busy: read it before a deadline is judged,
+      // so a contactor that did open in time is not latched as welded
+      this.superviseRelayLine();
+      this.dispatch({ type: 'tick' });
+    }, Math.max(0, wakeAtMs - Date.now()));
   }
 
   private logFaultChanges(before: CoreState, after: CoreState): void {
