@@ -49,13 +49,10 @@ stop_services() {
 }
 trap stop_services EXIT
 
+# one after the other: the first provisions what is missing (Debian packages, Kafka jars)
 log "starting two sets of test brokers"
-TEST_SERVICES_DIR="$shared_dir" bash scripts/test-services.sh start >"$run_base-shared.env" &
-shared_pid=$!
-TEST_SERVICES_DIR="$outage_dir" bash scripts/test-services.sh start >"$run_base-outage.env" &
-outage_pid=$!
-wait "$shared_pid"
-wait "$outage_pid"
+TEST_SERVICES_DIR="$shared_dir" bash scripts/test-services.sh start >"$run_base-shared.env"
+TEST_SERVICES_DIR="$outage_dir" bash scripts/test-services.sh start >"$run_base-outage.env"
 
 set -a
 # shellcheck source=/dev/null

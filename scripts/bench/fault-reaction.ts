@@ -243,6 +243,16 @@ async function staleTrials(rig: Rig, count: number): Promise<Trials> {
   return trials;
 }
 
+/** Runs trials on a fresh rig, and always stops it (its state directory goes with it). */
+async function withRig<T>(options: RigOptions, trials: (rig: Rig) => Promise<T>): Promise<T> {
+  const rig = await startRig(options);
+  try {
+    return await trials(rig);
+  } finally {
+    await rig.stop();
+  }
+}
+
 function describe(trials: Trials): FaultKind {
   return { unit: 'ms', ...summarize(trials.latencies, 3), loopBusyAfterOpen: summarize(trials.blocked, 3) };
 }
@@ -252,20 +262,14 @@ async function main(): Promise<void> {
   const count = fault.trials;
   const startedMs = Date.now();
 
-  const rig = await startRig({ gpioEstop: false });
-  const defaultFeedbackTimeoutMs = rig.config.charging.feedbackTimeoutMs;
-  const gpioDebounceMs = rig.config.gpio.debounceMs;
-  const emergencyStop = await estopTrials(rig, count);
-  const meterStale = await staleTrials(rig, count);
-  await rig.stop();
-
-  const mismatchRig = await startRig({ gpioEstop: false, feedbackTimeoutMs: FEEDBACK_TIMEOUT_MS });
-  const feedbackMismatch = await mismatchTrials(mismatchRig, count);
-  await mismatchRig.stop();
-
-  const gpioRig = await startRig({ gpioEstop: true });
-  const emergencyStopGpio = await estopTrials(gpioRig, count);
-  await gpioRig.stop();
+  const [emergencyStop, meterStale, defaultFeedbackTimeoutMs, gpioDebounceMs] = await withRig({ gpioEstop: false }, async (rig) => [
+    await estopTrials(rig, count),
+    await staleTrials(rig, count),
+    rig.config.charging.feedbackTimeoutMs,
+    rig.config.gpio.debounceMs,
+  ] as const);
+  const feedbackMismatch = await withRig({ gpioEstop: false, feedbackTimeoutMs: FEEDBACK_TIMEOUT_MS }, (rig) => mismatchTrials(rig, count));
+  const emergencyStopGpio = await withRig({ gpioEstop: true }, (rig) => estopTrials(rig, count));
 
   const part: FaultPart = {
     trials: count,

@@ -1,8 +1,10 @@
 // Figure 6, fleet sizing: N compiled agents on simulated hardware, each charging (1 Hz CONSUMO),
 // each with its own --cp-id, --state-dir and free ports, all against one Kafka (MQTT off). N grows
 // through BENCH_FLEET_STEPS until the telemetry p99 (sample → broker append, see kafka-tap.ts)
-// passes 100 ms or the box is saturated; the figure is the largest N under 100 ms. The test
-// broker's cp_telemetry has one partition, so the figure is per host and per partition at once.
+// passes 100 ms or the box is saturated (CPU ≥ 95 % busy, or the next step would not fit in 70 % of
+// the memory available); the figure is the largest N under 100 ms. The test broker's cp_telemetry
+// has one partition, so the figure is per host and per partition at once.
+import { readFileSync } from 'node:fs';
 import type { AgentProcess } from '../../test/support/agent-process.js';
 import { brokersFromEnv, startBenchAgent, startCharging } from './agents.js';
 import { consumoLatencies, prepareTelemetryTopic, startTap, type Tap } from './kafka-tap.js';
@@ -13,6 +15,14 @@ import { round, summarize } from './stats.js';
 
 const START_BATCH = 8;
 const SETTLE_MS = 5_000;
+/** Share of MemAvailable a step may take, so that the fleet never pushes the box into swap or the OOM killer. */
+const MEMORY_SHARE = 0.7;
+const FIRST_STEP_RSS_MB = 90;
+
+function memAvailableMb(): number {
+  const match = /^MemAvailable:\s+(\d+) kB/m.exec(readFileSync('/proc/meminfo', 'utf8'));
+  return match ? Number(match[1]) / 1024 : 0;
+}
 
 async function startFleet(count: number, kafkaBrokers: string): Promise<AgentProcess[]> {
   const agents: AgentProcess[] = [];
@@ -84,8 +94,16 @@ async function main(): Promise<void> {
   const timestampType = await prepareTelemetryTopic(kafkaBrokers);
   const tap = await startTap(kafkaBrokers, (id) => id.startsWith('BENCH-FLEET-'));
   const steps: FleetStep[] = [];
+  let memoryLimit: { nextStep: number; needMb: number; availableMb: number } | undefined;
   try {
     for (const count of fleet.steps) {
+      const perAgentMb = steps.at(-1)?.agentRssMeanMb ?? FIRST_STEP_RSS_MB;
+      const availableMb = memAvailableMb();
+      if (count * perAgentMb * 1.2 > availableMb * MEMORY_SHARE) {
+        memoryLimit = { nextStep: count, needMb: Math.round(count * perAgentMb * 1.2), availableMb: Math.round(availableMb) };
+        console.error(`bench fleet: ${count} agents would need about ${memoryLimit.needMb} MB of ${memoryLimit.availableMb} MB available; stopping`);
+        break;
+      }
       const step = await runStep(count, kafkaBrokers, tap, fleet.windowS, fleet.p99LimitMs, fleet.saturatedShare);
       steps.push(step);
       console.error(`bench fleet: ${count} agents → p99 ${step.sampleToAppendMs.p99} ms, box ${Math.round(step.machineBusy * 100)} % busy (${step.verdict})`);
@@ -102,7 +120,8 @@ async function main(): Promise<void> {
     partitions: 1,
     timestampType,
     largestUnderLimit: largest,
-    limitNotReached: last?.verdict === 'ok',
+    limitNotReached: last?.verdict === 'ok' && memoryLimit === undefined,
+    memoryLimit,
     steps,
   };
   writePart('fleet', part);

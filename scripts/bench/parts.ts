@@ -97,6 +97,8 @@ export interface FleetPart {
   largestUnderLimit: number;
   /** The last step was still under the limit and not saturated: the real limit is higher. */
   limitNotReached: boolean;
+  /** Set when the next step was skipped because it would not fit in memory. */
+  memoryLimit?: { nextStep: number; needMb: number; availableMb: number };
   steps: FleetStep[];
 }
 

@@ -73,7 +73,7 @@ export function buildRows(results: Results): Row[] {
       },
       { figure: 'Meter past its stale limit → relay open, p50 / p99', value: `${ms(f.meterStale.p50, 2)} / ${ms(f.meterStale.p99, 2)}`, target: 'p99 < 10 ms', met: f.meterStale.p99 < 10 },
       {
-        figure: `E-stop edge through the GPIO input driver (${f.limits.gpioDebounceMs} ms debounce), p50 / p99`,
+        figure: `E-stop edge through the production GPIO input driver (gpio.debounceMs ${f.limits.gpioDebounceMs} ms), p50 / p99`,
         value: `${ms(f.emergencyStopGpio.p50, 2)} / ${ms(f.emergencyStopGpio.p99, 2)}`,
         target: 'p99 < 10 ms',
         met: f.emergencyStopGpio.p99 < 10,
@@ -174,11 +174,15 @@ function footprintRows(footprint: Outcome<FootprintResults> | undefined, windows
 
 function fleetRows(f: FleetPart): Array<Omit<Row, 'section'>> {
   const best = f.steps.find((step) => step.agents === f.largestUnderLimit);
-  const reason = f.limitNotReached ? `; limit not reached, last step ${f.steps.at(-1)?.agents}` : '';
+  const reason = f.memoryLimit
+    ? `; ${f.memoryLimit.nextStep} agents would not fit in memory (about ${int(f.memoryLimit.needMb)} of ${int(f.memoryLimit.availableMb)} MB available)`
+    : f.limitNotReached
+      ? `; limit not reached, last step ${f.steps.at(-1)?.agents}`
+      : '';
   return [
     {
       figure: `Largest fleet per host with telemetry p99 < ${f.p99LimitMs} ms (${f.partitions} partition: per host = per partition)`,
-      value: best ? `${f.limitNotReached ? '≥ ' : ''}${best.agents} agents (p99 ${ms(best.sampleToAppendMs.p99, 0)}, box ${pct(best.machineBusy, 0)} busy${reason})` : 'none',
+      value: best ? `${f.limitNotReached || f.memoryLimit ? '≥ ' : ''}${best.agents} agents (p99 ${ms(best.sampleToAppendMs.p99, 0)}, box ${pct(best.machineBusy, 0)} busy${reason})` : 'none',
       target: `p99 < ${f.p99LimitMs} ms`,
       met: best !== undefined,
     },
@@ -282,7 +286,7 @@ How each figure is measured (scripts/bench/):
   timed with \`process.hrtime.bigint()\` from the e-stop edge, or from the deadline the core computed
   (feedback mismatch: command + limit; meter: last reading + stale limit). The limits are shortened
   for the bench (feedback ${results.parts.fault?.ok ? results.parts.fault.data.limits.feedbackTimeoutMs : 25} ms, meter ${results.parts.fault?.ok ? results.parts.fault.data.limits.meterStaleMs : 50} ms): the figure is the time *past* the limit. The GPIO row
-  drives an in-memory line through the production input driver, whose debounce delays every edge.
+  drives an in-memory line through the production input driver, set up as the Pi hardware sets up the e-stop line.
 - **Footprint**: \`node dist/agent/cli.js run\` with Kafka and MQTT on, sampled from /proc (RSS, utime +
   stime, write_bytes/wchar) over an idle window of at least ${settings.footprint.idleMin} min and a charging window of ${settings.footprint.chargeMin} min, beside a bare
   \`node -e 'setInterval(()=>{},1000)'\`. The other benchmarks ran during the idle window; CPU figures are
@@ -295,7 +299,7 @@ How each figure is measured (scripts/bench/):
   real line adds the character time.
 - **Fleet**: N compiled agents, each charging at 1 Hz with its own cp_id and state dir, against one Kafka
   (\`cp_telemetry\` has 1 partition in the test broker); N grows through ${settings.fleet.steps.join(', ')} until p99 passes
-  ${settings.fleet.p99LimitMs} ms or the box is saturated.
+  ${settings.fleet.p99LimitMs} ms or the box is saturated (CPU, or memory for the next step).
 
 Run it: \`npm run bench\` (about 25 minutes; BENCH_IDLE_MIN, BENCH_CHARGE_MIN, BENCH_OUTAGE_MIN, BENCH_FAULT_TRIALS,
 BENCH_FLEET_STEPS … override single knobs) or \`BENCH_QUICK=1 npm run bench\` (a few minutes, smoke only).

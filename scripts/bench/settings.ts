@@ -29,7 +29,7 @@ function num(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
 
 export function loadSettings(env: NodeJS.ProcessEnv = process.env): BenchSettings {
   const quick = env.BENCH_QUICK === '1' || env.BENCH_QUICK === 'true';
-  const steps = (env.BENCH_FLEET_STEPS ?? (quick ? '4,16' : '4,8,16,32,48,64,96'))
+  const steps = (env.BENCH_FLEET_STEPS ?? (quick ? '4,16' : '4,16,64,128,192'))
     .split(',')
     .map((step) => Number(step.trim()))
     .filter((step) => Number.isInteger(step) && step > 0);
