@@ -14,7 +14,7 @@ import { configSchema } from '../agent/config/schema.js';
 import { createMemoryLogger } from '../agent/logging/logger.js';
 import { createTelemetryPipeline } from '../agent/telemetry/pipeline.js';
 import { chargingSession } from '../agent/telemetry/testing/charging-session.js';
-import { requireBrokers, startPrivateServices, type PrivateServices } from './support/services.js';
+import { requireBrokers, startPrivateServices } from './support/services.js';
 
 process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1';
 const CP = 'CP-KAFKA';
@@ -71,19 +71,6 @@ async function readTopic(brokers: string[], topic: string, count: number): Promi
   return received;
 }
 
-/**
- * Private brokers for an outage test. One retry: concurrent `test-services.sh start`s can pick the same
- * free loopback port (a broker then exits at start-up); the retry is reported, never silent.
- */
-async function privateServices(t: { diagnostic(message: string): void }): Promise<PrivateServices> {
-  try {
-    return await startPrivateServices();
-  } catch (error) {
-    t.diagnostic(`private test services failed to start once, retrying: ${(error as Error).message.split('\n')[0]}`);
-    return startPrivateServices();
-  }
-}
-
 describe('telemetry to a real Kafka', () => {
   it('a full session arrives on the topic as SESSION_STARTED, CONSUMO…, SUPPLY_END with kwh and importe intact', { timeout: 120_000 }, async () => {
     const { kafkaBrokers } = requireBrokers();
@@ -117,7 +104,7 @@ describe('telemetry to a real Kafka', () => {
   });
 
   it('Kafka stopped for 30 s mid-session: every message arrives after the restart, in seq order, without duplicates, and publish() never waits', { timeout: 300_000 }, async (t) => {
-    const services = await privateServices(t);
+    const services = await startPrivateServices((message) => t.diagnostic(message));
     cleanups.push(() => services.stop());
     const topic = await createTopic(services.kafkaBrokers);
     const log = createMemoryLogger();

@@ -17,7 +17,7 @@ import { createMemoryLogger } from '../agent/logging/logger.js';
 import { createMqttSink, mqttTopics } from '../agent/telemetry/mqtt-sink.js';
 import { createTelemetryPipeline } from '../agent/telemetry/pipeline.js';
 import { chargingSession } from '../agent/telemetry/testing/charging-session.js';
-import { requireBrokers, startPrivateServices, type PrivateServices } from './support/services.js';
+import { requireBrokers, startPrivateServices } from './support/services.js';
 
 const CP = 'CP-MQTT';
 const cleanups: Array<() => Promise<unknown> | unknown> = [];
@@ -87,19 +87,6 @@ async function gatedRelay(brokerUrl: string): Promise<{ url: string; open: boole
     for (const socket of sockets) socket.destroy();
   });
   return relay;
-}
-
-/**
- * Private brokers for an outage test. One retry: concurrent `test-services.sh start`s can pick the same
- * free loopback port (a broker then exits at start-up); the retry is reported, never silent.
- */
-async function privateServices(t: { diagnostic(message: string): void }): Promise<PrivateServices> {
-  try {
-    return await startPrivateServices();
-  } catch (error) {
-    t.diagnostic(`private test services failed to start once, retrying: ${(error as Error).message.split('\n')[0]}`);
-    return startPrivateServices();
-  }
 }
 
 describe('telemetry to a real Mosquitto', () => {
@@ -206,7 +193,7 @@ describe('telemetry to a real Mosquitto', () => {
   });
 
   it('Mosquitto stopped for 30 s mid-session: every session event arrives after the restart, the status is retained again, and publish() never waits', { timeout: 300_000 }, async (t) => {
-    const services = await privateServices(t);
+    const services = await startPrivateServices((message) => t.diagnostic(message));
     cleanups.push(() => services.stop());
     const relay = await gatedRelay(services.mqttUrl);
     const prefix = uniquePrefix();

@@ -74,8 +74,21 @@ export async function startMqtt(): Promise<void> {
   await runScript('start-mqtt');
 }
 
-/** Starts a Kafka and a Mosquitto of the test's own, in a fresh run dir. */
-export async function startPrivateServices(): Promise<PrivateServices> {
+/**
+ * Starts a Kafka and a Mosquitto of the test's own, in a fresh run dir. One retry: concurrent
+ * `test-services.sh start`s can pick the same free loopback port (a broker then exits at start-up);
+ * the retry is reported through `report` (e.g. t.diagnostic), never silent.
+ */
+export async function startPrivateServices(report: (message: string) => void = (message) => process.stderr.write(message + '\n')): Promise<PrivateServices> {
+  try {
+    return await startPrivateServicesOnce();
+  } catch (error) {
+    report(`private test services failed to start once, retrying: ${(error as Error).message.split('\n')[0]}`);
+    return startPrivateServicesOnce();
+  }
+}
+
+async function startPrivateServicesOnce(): Promise<PrivateServices> {
   const dir = await mkdtemp(join(tmpdir(), 'charger-agent-test-services-'));
   const env = { ...process.env, TEST_SERVICES_DIR: dir };
   const printed = await runScript('start', env);
