@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createServer, type AddressInfo } from 'node:net';
 import { after, describe, it } from 'node:test';
-import { promtoolCheckMetrics } from '../agent/http/promtool.js';
+import { assertPromtoolClean } from '../agent/http/testing/promtool-check.js';
 import { startAgent, stopAllAgents, type AgentProcess } from './support/agent-process.js';
 
 after(stopAllAgents);
@@ -82,13 +82,7 @@ describe('HTTP on the real agent', () => {
     assert.ok(okChecks >= 3, `health checks ok = ${okChecks}`);
     assert.match(text, /^process_resident_memory_bytes \d+/m);
 
-    const result = await promtoolCheckMetrics(text);
-    if (!result.available) {
-      if (process.env.CI === 'true') assert.fail('promtool is not installed (apt-get install prometheus): CI must lint /metrics');
-      return void t.skip('promtool not installed (Debian package prometheus)');
-    }
-    assert.equal(result.output, '');
-    assert.equal(result.exitCode, 0);
+    await assertPromtoolClean(t, text);
   });
 
   it('answers 404 and 405 and stays up', async () => {

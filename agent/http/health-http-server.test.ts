@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import { createMemoryLogger } from '../logging/logger.js';
 import type { AgentSnapshot } from '../snapshot.js';
 import { HealthHttpServer, HTTP_LIMITS, startHealthHttpServer } from './health-http-server.js';
-import { promtoolCheckMetrics } from './promtool.js';
+import { assertPromtoolClean } from './testing/promtool-check.js';
 import { healthySnapshot } from './testing/snapshot-fixture.js';
 
 let snapshot: () => AgentSnapshot = () => healthySnapshot();
@@ -110,13 +110,7 @@ describe('HTTP /metrics', () => {
     const text = await res.text();
     assert.match(text, /^charger_charging_state\{state="Charging"\} 1$/m);
     assert.match(text, /^charger_health_checks_total\{result="ok"\} 42$/m);
-    const result = await promtoolCheckMetrics(text);
-    if (!result.available) {
-      if (process.env.CI === 'true') assert.fail('promtool is not installed (apt-get install prometheus): CI must lint /metrics');
-      return void t.skip('promtool not installed (Debian package prometheus)');
-    }
-    assert.equal(result.output, '');
-    assert.equal(result.exitCode, 0);
+    await assertPromtoolClean(t, text);
   });
 
   it('serves metrics for a faulted agent too (200: the scrape itself worked)', async () => {

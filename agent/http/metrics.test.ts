@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
-import { describe, it, type TestContext } from 'node:test';
+import { describe, it } from 'node:test';
 import type { AgentSnapshot } from '../snapshot.js';
 import { createAgentMetrics } from './metrics.js';
 import { promtoolCheckMetrics } from './promtool.js';
+import { assertPromtoolClean } from './testing/promtool-check.js';
 import { healthySnapshot } from './testing/snapshot-fixture.js';
 
 /** The value of one sample line, e.g. sample(text, 'charger_charging_state{state="Charging"}'). */
@@ -18,17 +19,6 @@ async function render(snapshot: AgentSnapshot): Promise<string> {
 const reading = { importKwh: 1234.5, exportKwh: 0.5, powerW: 7400, voltageV: [230, 231, 229], currentA: [10.7, 10.7, 10.8], phasePowerW: [2466, 2467, 2467], takenAtMs: Date.now() };
 
 /** promtool must run in CI; on a workstation without it the lint test is skipped, saying why. */
-async function assertPromtoolClean(t: TestContext, text: string): Promise<void> {
-  const result = await promtoolCheckMetrics(text);
-  if (!result.available) {
-    if (process.env.CI === 'true') assert.fail('promtool is not installed (apt-get install prometheus): CI must lint /metrics');
-    t.skip('promtool not installed (Debian package prometheus)');
-    return;
-  }
-  assert.equal(result.output, '', 'no lint problems');
-  assert.equal(result.exitCode, 0);
-}
-
 describe('metrics', () => {
   it('a charging agent with a reading passes promtool check metrics', async (t) => {
     const text = await render(healthySnapshot({ lastReading: reading }));
