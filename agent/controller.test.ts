@@ -21,16 +21,17 @@ interface Rig {
 let stateDir: string;
 let rig: Rig;
 
-/** The agent on simulated hardware in a fresh state dir; `prepare` sets the hardware up before start. */
-async function startRig(flags: Record<string, string> = {}, prepare?: (sim: SimHardware) => void): Promise<Rig> {
+/** The agent on simulated hardware in a fresh state dir; `prepare` sets the hardware up before start
+ *  and may return a condition the hardware must reach first (polled, e.g. a contact that follows on a timer). */
+async function startRig(flags: Record<string, string> = {}, prepare?: (sim: SimHardware) => (() => boolean) | void): Promise<Rig> {
   const config = loadConfig({
     env: {},
     flags: { 'state-dir': stateDir, 'health-port': '0', 'http-port': '0', 'kafka-brokers': '', 'mqtt-url': '', 'meter-poll-ms': '50', ...flags },
   });
   config.sim.relayFollowMs = 0;
   const sim = createSimHardware({ ...config.sim, meterTimeoutMs: 100 });
-  prepare?.(sim);
-  await new Promise((resolve) => setTimeout(resolve, 5)); // the contact follows on a timer
+  const ready = prepare?.(sim);
+  if (ready) await eventually(ready);
   const order: string[] = [];
   const open = sim.relay.open.bind(sim.relay);
   const close = sim.relay.close.bind(sim.relay);
@@ -173,6 +174,20 @@ describe('controller: safety order', () => {
     assert.equal(rig.order[0], 'relay:open');
     assert.ok(rig.order.indexOf('log:fault_raised') > 0);
     assert.ok(rig.order.indexOf('log:session_ended') > 0);
+  });
+
+  it('a relay line found closed at start is driven open before anything else happens', async () => {
+    await rig.agent.stop('test');
+    // e.g. a line left energised by a previous process, or wiring whose default is not "open"
+    rig = await startRig({}, (sim) => {
+      sim.relay.close();
+      return () => sim.relayFeedback!.read();
+    });
+    const firstAction = rig.order.find((entry) => entry !== 'log:agent_started');
+    assert.equal(firstAction, 'relay:open', rig.order.join(' '));
+    assert.equal(rig.sim.simRelay.isCommandedClosed, false);
+    await eventually(() => info(rig.agent).relay.feedback === 'open');
+    assert.deepEqual(info(rig.agent).faults, [], 'a contact that opens when told is not a fault');
   });
 
   it('the relay is commanded open at start, and the feedback contact seen closed at start is a welded fault', async () => {

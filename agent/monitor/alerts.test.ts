@@ -199,12 +199,26 @@ describe('webhook alerter', () => {
     assert.deepEqual(hook.received.map((a) => a.alert), ['engine_failure', 'engine_recovered']);
   });
 
-  it('stop abandons the retries of an unreachable gateway at once', async () => {
+  // The next retry is an hour away: a stop() that waited for it fails on this test's own timeout.
+  it('stop abandons the retries of an unreachable gateway at once, says so, and takes no new alert', { timeout: 10_000 }, async () => {
     const probe = await gateway();
     await new Promise((resolve) => probe.server.close(resolve));
-    const { alerts } = alerter(probe.url, { backoffInitialMs: 3_600_000, backoffMaxMs: 3_600_000 });
+    const { alerts, log } = alerter(probe.url, { retries: 5, backoffInitialMs: 3_600_000, backoffMaxMs: 3_600_000 });
+    const attempts: number[] = [];
+    alerts.on('attempt_failed', ({ attempt }: { attempt: number }) => attempts.push(attempt));
+    const gaveUp = once(alerts, 'gave_up');
     alerts.handle(failure());
     await once(alerts, 'attempt_failed');
     await alerts.stop();
+    const [abandoned] = (await gaveUp) as [AlertPayload];
+    assert.equal(abandoned.alert, 'engine_failure');
+    assert.ok(attempts.length < 6, `gave up after ${attempts.length} of 6 attempts`);
+    const failed = log.lines.filter((l) => l.event === 'alert_failed');
+    assert.equal(failed.length, 1, 'the abandoned alert is logged once');
+    assert.equal(failed[0]!.fields.attempts, attempts.length);
+    alerts.handle(recovery());
+    alerts.handle(failure());
+    await alerts.stop(); // waits for any delivery those two could have started
+    assert.equal(attempts.length, failed[0]!.fields.attempts, 'a stopped alerter sends nothing more');
   });
 });

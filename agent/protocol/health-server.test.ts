@@ -123,11 +123,32 @@ describe('TCP health server', () => {
     client.socket.end();
   });
 
-  it('refuses 1 MiB without a newline and closes, without buffering it', async () => {
+  it('refuses a line of 257 bytes, one over the limit, and closes', async () => {
+    const client = new LineClient(port);
+    assert.equal(await client.ask('X'.repeat(257) + '\n'), 'NACK#LINE_TOO_LONG');
+    await client.closed;
+  });
+
+  // A server that buffered a line without end would never answer: these tests fail on their own
+  // timeout rather than hold the run until the global one.
+  it('refuses 1 MiB without a newline and closes, without buffering it', { timeout: 10_000 }, async () => {
     const client = new LineClient(port);
     client.socket.write(Buffer.alloc(1024 * 1024, 0x41));
     assert.equal(await client.next(), 'NACK#LINE_TOO_LONG');
     await client.closed;
+  });
+
+  it('refuses 257 bytes without a newline as soon as they arrive, but waits for the rest of 256', { timeout: 10_000 }, async () => {
+    const patient = new LineClient(port);
+    await patient.connected();
+    patient.socket.write('X'.repeat(256));
+    const hasty = new LineClient(port);
+    hasty.socket.write('X'.repeat(257));
+    assert.equal(await hasty.next(), 'NACK#LINE_TOO_LONG');
+    await hasty.closed;
+    // the 256 bytes were kept: the line they start is answered once its newline comes
+    assert.equal(await patient.ask('\n'), 'NACK#UNKNOWN_COMMAND');
+    patient.socket.end();
   });
 
   it('survives random bytes and still answers the next client', async () => {

@@ -96,6 +96,24 @@ describe('telemetry pipeline', () => {
     await pipeline.stop();
   });
 
+  it('publish() returns, with the event queued, while the send before it is still waiting for Kafka', async () => {
+    const { kafka, pipeline } = setup();
+    kafka.script = ['hold'];
+    await pipeline.start();
+    pipeline.publish(status(1));
+    await kafka.until(() => kafka.heldSends === 1);
+    // the drain loop now waits on a send that only the test can settle: publish() must not wait on it
+    const returned = [pipeline.publish(status(2)), pipeline.publish(status(3))];
+    assert.deepEqual(returned, [undefined, undefined], 'publish() hands back nothing to wait on');
+    assert.equal(kafka.heldSends, 1, 'the first send is still pending');
+    assert.equal(kafka.delivered.length, 0, 'nothing acknowledged yet');
+    assert.equal(pipeline.status().outbox.depth, 3, 'the events published during the send are queued behind it');
+    kafka.release();
+    await kafka.until(() => kafka.delivered.length >= 3);
+    assert.deepEqual(kafka.events().map((event) => event.seq), [1, 2, 3]);
+    await pipeline.stop();
+  });
+
   it('after a crash, sends again only what Kafka had not acknowledged, under the same id', async () => {
     const first = setup();
     first.kafka.script = ['ack', 'deliver-then-fail'];

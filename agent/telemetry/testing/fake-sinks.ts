@@ -1,7 +1,8 @@
 // Test support, never imported by the daemon: broker links whose behaviour a test scripts.
 import type { LinkStatus, MessageSink, MqttMessageKind, MqttSink } from '../types.js';
 
-export type SendBehaviour = 'ack' | 'fail' | 'hang' | 'deliver-then-fail';
+/** `hold`: the send stays pending until the test calls release(), then acknowledges. */
+export type SendBehaviour = 'ack' | 'fail' | 'hang' | 'deliver-then-fail' | 'hold';
 
 /** A Kafka stand-in: records what it "acknowledged" and lets a test await a condition on it. */
 export class FakeKafkaSink implements MessageSink {
@@ -11,6 +12,7 @@ export class FakeKafkaSink implements MessageSink {
   script: SendBehaviour[] = [];
   otherwise: SendBehaviour = 'ack';
   private waiters: Array<{ check: () => boolean; resolve: () => void }> = [];
+  private held: Array<() => void> = [];
 
   async start(): Promise<void> {}
   async stop(): Promise<void> {}
@@ -23,11 +25,31 @@ export class FakeKafkaSink implements MessageSink {
     this.sends += 1;
     const behaviour = this.script.shift() ?? this.otherwise;
     if (behaviour === 'hang') return new Promise<void>(() => {});
+    if (behaviour === 'hold') {
+      return new Promise<void>((resolve) => {
+        this.held.push(() => {
+          this.delivered.push(...messages.map((message) => ({ topic, ...message })));
+          this.notify();
+          resolve();
+        });
+        this.notify();
+      });
+    }
     if (behaviour === 'fail') return Promise.reject(new Error('FAKE_BROKER_DOWN'));
     this.delivered.push(...messages.map((message) => ({ topic, ...message })));
     this.notify();
     if (behaviour === 'deliver-then-fail') return Promise.reject(new Error('FAKE_ACK_LOST'));
     return Promise.resolve();
+  }
+
+  /** Sends started with `hold` that have not been released yet. */
+  get heldSends(): number {
+    return this.held.length;
+  }
+
+  /** Acknowledges every held send, in the order they were made. */
+  release(): void {
+    for (const acknowledge of this.held.splice(0)) acknowledge();
   }
 
   /** The delivered values, parsed. */
