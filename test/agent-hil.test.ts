@@ -129,6 +129,21 @@ describe('charger-agent CLI', () => {
     }
   });
 
+  it('--hardware pi exits 1 when GPIO cannot be reached (systemd retries), and 78 when a pin is missing from the config', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'charger-gpio-exit-'));
+    const pins = '  relay: { sysfs: 1 }\n  plugPresent: { sysfs: 2 }\n';
+    const unreachable = join(dir, 'unreachable.yaml');
+    writeFileSync(unreachable, `hardware: pi\ngpio:\n  sysfsRoot: ${join(dir, 'no-gpio')}\n${pins}  emergencyStop: { sysfs: 3 }\n`);
+    const down = await cli('run', '--config', unreachable, '--state-dir', dir, '--health-port', '0', '--http-port', '0');
+    assert.equal(down.code, 1, down.stdout);
+    assert.match(down.stdout, /"event":"hardware_unavailable".*"code":"GPIO_UNAVAILABLE".*"exit":1/);
+    const incomplete = join(dir, 'incomplete.yaml');
+    writeFileSync(incomplete, `hardware: pi\ngpio:\n  sysfsRoot: ${join(dir, 'no-gpio')}\n${pins}`);
+    const misconfigured = await cli('run', '--config', incomplete, '--state-dir', dir, '--health-port', '0', '--http-port', '0');
+    assert.equal(misconfigured.code, 78, misconfigured.stdout);
+    assert.match(misconfigured.stdout, /"code":"GPIO_CONFIG".*gpio\.emergencyStop/);
+  });
+
   it('rejects an unknown flag with a usage error (exit 2)', async () => {
     const result = await cli('run', '--helth-port', '1');
     assert.equal(result.code, 2);

@@ -1,5 +1,6 @@
 // `charger-agent run`: the daemon. Config errors exit 78 (systemd does not restart-loop on them),
-// missing GPIO exits 78 with the fix, SIGTERM/SIGINT stop cleanly with exit 0 within 5 s.
+// GPIO it cannot reach exits 1 with the fix (systemd retries), SIGTERM/SIGINT stop cleanly with
+// exit 0 within 5 s.
 import { parseArgs } from 'node:util';
 import { DriverError } from '../../drivers/types.js';
 import { Agent } from '../controller.js';
@@ -9,7 +10,7 @@ import type { Config } from '../config/schema.js';
 import { runDemo } from '../demo.js';
 import { LOG_EVENTS } from '../logging/events.js';
 import { createLogger, type Logger } from '../logging/logger.js';
-import { EXIT } from './exit-codes.js';
+import { EXIT, startFailureExit } from './exit-codes.js';
 
 /** Shutdown must finish before systemd's stop timeout; the relay is opened first thing anyway. */
 const FORCED_EXIT_MS = 4500;
@@ -25,7 +26,8 @@ flags override env, env overrides the config file (YAML; CHARGER_CONFIG names it
   --demo                         scripted sessions on simulated hardware, looping
 ${flagHelp(RUN_FLAGS)}
 
-Exit codes: 0 stopped cleanly, 1 runtime failure, 2 usage error, 78 bad configuration or GPIO access.`;
+Exit codes: 0 stopped cleanly, 1 runtime failure (GPIO access included: systemd retries),
+2 usage error, 78 bad configuration (GPIO pins included).`;
 
 function parseRunArgs(argv: string[]) {
   const options = Object.fromEntries(RUN_FLAGS.map((spec) => [spec.flag, { type: 'string' as const }]));
@@ -76,8 +78,10 @@ export async function runRunCommand(argv: string[]): Promise<number> {
   } catch (error) {
     await agent.stop('start_failed').catch(() => undefined);
     if (error instanceof DriverError && error.code.startsWith('GPIO_')) {
-      log.err('hardware_unavailable', { code: error.code, error: error.message, exit: EXIT.config });
-      return EXIT.config;
+      const exit = startFailureExit(error.code);
+      const next = exit === EXIT.config ? 'fix the gpio settings; systemd will not restart the agent' : 'systemd starts the agent again';
+      log.err('hardware_unavailable', { code: error.code, error: error.message, exit, next });
+      return exit;
     }
     log.err('start_failed', { error: error instanceof Error ? error.message : String(error) });
     return EXIT.failure;

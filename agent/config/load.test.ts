@@ -76,9 +76,63 @@ describe('configuration', () => {
     const file = configFile('health:\n  allowedPeers: ["127.0.0.0/8", "10.0.0.0/33", "localhost"]\n');
     const problems = problemsOf(() => loadConfig({ env: {}, file }));
     assert.deepEqual(problems, [
-      'health.allowedPeers.1: "10.0.0.0/33" is not an IP address or CIDR',
-      'health.allowedPeers.2: "localhost" is not an IP address or CIDR',
+      `health.allowedPeers.1: "10.0.0.0/33" is not an IP address or CIDR (from ${file})`,
+      `health.allowedPeers.2: "localhost" is not an IP address or CIDR (from ${file})`,
     ]);
+  });
+
+  it('reports a bad port and a bad CIDR in one run: the schema does not hide the checks across settings', () => {
+    const file = configFile('health:\n  port: 70000\n  allowedPeers: ["10.0.0.0/33"]\n');
+    const problems = problemsOf(() => loadConfig({ env: {}, file }));
+    assert.equal(problems.length, 2, problems.join('\n'));
+    assert.match(problems[0]!, /^health\.port: .*65535/);
+    assert.match(problems[1]!, /^health\.allowedPeers\.0: "10\.0\.0\.0\/33" is not an IP address or CIDR/);
+  });
+
+  it('rejects two functions on one GPIO line, over every pin of the gpio section, by chip and line or by sysfs number', () => {
+    const file = configFile(
+      [
+        'gpio:',
+        '  relay: { chip: pinctrl-rp1, line: 17 }',
+        '  plugPresent: { chip: pinctrl-rp1, line: 17 }',
+        '  emergencyStop: { sysfs: 600 }',
+        '  relayFeedback: { sysfs: 600, activeLow: true }',
+        '  debounceMs: 20',
+      ].join('\n'),
+    );
+    const problems = problemsOf(() => loadConfig({ env: {}, file }));
+    assert.deepEqual(problems, [
+      `gpio.plugPresent: is line 17 of pinctrl-rp1, as gpio.relay is: give each function its own line (from ${file})`,
+      `gpio.relayFeedback: is sysfs GPIO 600, as gpio.emergencyStop is: give each function its own line (from ${file})`,
+    ]);
+    const distinct = configFile('gpio:\n  relay: { chip: pinctrl-rp1, line: 17 }\n  plugPresent: { chip: pinctrl-rp1, line: 27 }\n');
+    assert.equal(loadConfig({ env: {}, file: distinct }).gpio.plugPresent?.line, 27);
+  });
+
+  it('names TLS and SASL files that cannot be read, and SASL settings that are missing, only where they are used', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'charger-files-'));
+    const ca = join(dir, 'ca.pem');
+    writeFileSync(ca, 'PEM');
+    const used = configFile(
+      [
+        'kafka:',
+        '  brokers: [k:9093]',
+        `  tls: { enabled: true, caFile: ${ca}, certFile: ${join(dir, 'missing.pem')}, keyFile: ${dir} }`,
+        '  sasl: { mechanism: scram-sha-512, passwordFile: /nonexistent/kafka-password }',
+        'mqtt:',
+        '  url: mqtt://127.0.0.1:1883',
+        '  passwordFile: /nonexistent/mqtt-password',
+      ].join('\n'),
+    );
+    const text = problemsOf(() => loadConfig({ env: {}, file: used })).join('\n');
+    assert.match(text, /kafka\.tls\.certFile: cannot read .*missing\.pem \(ENOENT\)/);
+    assert.match(text, /kafka\.tls\.keyFile: .* is not a file/);
+    assert.doesNotMatch(text, /kafka\.tls\.caFile/);
+    assert.match(text, /kafka\.sasl\.username: is required with kafka\.sasl\.mechanism scram-sha-512/);
+    assert.match(text, /kafka\.sasl\.passwordFile: cannot read \/nonexistent\/kafka-password \(ENOENT\)/);
+    assert.match(text, /mqtt\.passwordFile: cannot read \/nonexistent\/mqtt-password \(ENOENT\)/);
+    const unused = configFile('kafka:\n  tls: { enabled: false, caFile: /nonexistent/ca.pem }\nmqtt:\n  passwordFile: /nonexistent/p\n');
+    assert.equal(loadConfig({ env: {}, file: unused }).kafka.tls.caFile, '/nonexistent/ca.pem');
   });
 
   it('takes the config file from CHARGER_CONFIG', () => {

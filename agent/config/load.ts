@@ -1,15 +1,17 @@
 // Configuration from defaults < file (YAML, or JSON which is YAML too) < env CHARGER_* < flags.
-// Every problem is collected and reported at once with its path and source; the caller exits 78.
+// Every problem is collected and reported at once with its path and source: the file, the values,
+// the schema and the checks across settings (semantics.ts) all run; the caller exits 78.
 import { readFileSync } from 'node:fs';
-import { isIP } from 'node:net';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { RUN_FLAGS, envName, type FlagSpec } from './flags.js';
 import { configSchema, type Config } from './schema.js';
+import { semanticProblems } from './semantics.js';
 
 export const EX_CONFIG = 78;
 
 export class ConfigError extends Error {
+  readonly code = 'CONFIG_INVALID';
   constructor(readonly problems: string[]) {
     super(`invalid configuration:\n  ${problems.join('\n  ')}`);
     this.name = 'ConfigError';
@@ -46,7 +48,7 @@ export function loadConfig(sources: ConfigSources = {}): Config {
 
   const parsed = configSchema.safeParse(tree);
   if (!parsed.success) problems.push(...parsed.error.issues.map((issue) => describeIssue(issue, origin)));
-  if (parsed.success) problems.push(...checkAddresses(parsed.data));
+  problems.push(...semanticProblems(tree).map(({ path, message }) => `${path}: ${message}${fromSource(path, origin)}`));
   if (problems.length > 0) throw new ConfigError(problems);
   return parsed.data!;
 }
@@ -103,21 +105,18 @@ function markOrigins(node: unknown, path: string[], source: string, origin: Map<
 function describeIssue(issue: z.core.$ZodIssue, origin: Map<string, string>): string {
   const path = issue.path.map(String).join('.');
   const where = path || '(top level)';
-  const source = origin.get(path);
-  const from = source ? ` (from ${source})` : '';
+  const from = fromSource(path, origin);
   if (issue.code === 'unrecognized_keys') {
     return `${where}: unknown setting${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')} — check the spelling${from}`;
   }
   return `${where}: ${issue.message}${from}`;
 }
 
-/** Peers for state-changing commands must be addresses or CIDRs: a typo must not open the port. */
-function checkAddresses(config: Config): string[] {
-  return config.health.allowedPeers.flatMap((entry, i) => {
-    const [address, prefix] = entry.split('/');
-    const family = isIP(address ?? '');
-    const maxPrefix = family === 4 ? 32 : 128;
-    const prefixOk = prefix === undefined || (/^\d+$/.test(prefix) && Number(prefix) <= maxPrefix);
-    return family !== 0 && prefixOk ? [] : [`health.allowedPeers.${i}: "${entry}" is not an IP address or CIDR`];
-  });
+/** " (from <file|env|flag>)" for a setting, the list it is an entry of, or the section whose keys it holds. */
+function fromSource(path: string, origin: Map<string, string>): string {
+  let source = origin.get(path) ?? origin.get(path.replace(/\.\d+$/, ''));
+  if (source === undefined && path !== '') {
+    for (const [key, value] of origin) if (key.startsWith(`${path}.`)) source ??= value;
+  }
+  return source ? ` (from ${source})` : '';
 }

@@ -14,7 +14,7 @@ import { createHeartbeats } from '../systemd/liveness.js';
 import { createNotifier } from '../systemd/notify.js';
 import { formatTable, runSelfTest } from './self-test.js';
 
-const EXIT = { ok: 0, failure: 1, usage: 2, config: 78 } as const;
+import { EXIT } from '../cli/exit-codes.js';
 
 /** Shutdown must finish before systemd's stop timeout. */
 const FORCED_EXIT_MS = 4500;
