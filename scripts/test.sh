@@ -15,7 +15,7 @@ system_tests=(test/**/*.test.ts)
 
 # A hung test fails instead of holding the run. On Node 20 the limit also bounds each test file as a
 # whole (22+ applies it per test); tests that need longer say so in their own { timeout }.
-# Unit: the slowest file takes ~10 s alone on a loaded 2-core VM. System: the longest file
+# Unit: the slowest file (monitor-command.test.ts) takes ~25 s in a full run on a 2-core VM. System: the longest file
 # (services.test.ts) sums its own per-test limits to 10 min.
 UNIT_TIMEOUT_MS=120000
 SYSTEM_TIMEOUT_MS=900000
