@@ -3,7 +3,7 @@
 // reverse: commands in, then the meter, then the brokers, then the drivers.
 import type { AddressInfo } from 'node:net';
 import type { Hardware, MeterReading } from '../drivers/types.js';
-import { MeterLink } from '../drivers/meter/link.js';
+import { MeterLink } from './meter/link.js';
 import { chargeState, initialState, next } from './charging/state-machine.js';
 import type { CoreAction, CoreConfig, CoreEvent, CoreState, FaultCode, StepResult, TelemetryEvent } from './charging/types.js';
 import type { Config } from './config/schema.js';

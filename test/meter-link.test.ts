@@ -12,7 +12,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { test, type TestContext } from 'node:test';
 import { createLogger, type Logger } from '../agent/logging/logger.js';
 import type { MeterReading } from '../drivers/types.js';
-import { MeterLink, type MeterLinkSettings } from '../drivers/meter/link.js';
+import { MeterLink, type MeterLinkSettings } from '../agent/meter/link.js';
 import type { ModbusEnergyMeter } from '../drivers/meter/modbus-meter.js';
 import { seededRandom } from '../drivers/meter/seeded-random.js';
 import { createSerialMeter, type SerialMeterSettings } from '../drivers/meter/serial-meter.js';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { DriverError } from '../types.js';
 import { findGpioChip, listGpioChips, resolveSysfsNumber } from './chip-base.js';
-import { makeSysfsRoot, PI4_CHIPS, PI5_CHIPS } from './fake-sysfs.js';
+import { makeSysfsRoot, PI4_CHIPS, PI5_CHIPS } from './testing/fake-sysfs.js';
 
 function driverError(fn: () => unknown): DriverError {
   try {

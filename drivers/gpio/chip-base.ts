@@ -3,9 +3,9 @@
 // So the base is read from <sysfsRoot>/gpiochip*/{label,base,ngpio}, never assumed.
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { PinConfig } from '../../agent/config/schema.js';
 import { DriverError } from '../types.js';
 import { gpioErrorFromFs, gpioUnavailable } from './errors.js';
+import type { PinSettings } from './settings.js';
 
 export interface GpioChip {
   label: string;
@@ -72,7 +72,7 @@ export function findGpioChip(label: string, sysfsRoot: string, configPath = 'chi
 }
 
 /** The sysfs GPIO number of a configured pin: the raw number, or the chip's base plus the line. */
-export function resolveSysfsNumber(pin: PinConfig, sysfsRoot: string, configPath = 'pin'): number {
+export function resolveSysfsNumber(pin: PinSettings, sysfsRoot: string, configPath = 'pin'): number {
   if (pin.sysfs !== undefined) return pin.sysfs;
   if (pin.chip === undefined || pin.line === undefined) {
     throw new DriverError('GPIO_CONFIG', `${configPath} needs either chip and line, or sysfs`, { configPath });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { DriverError } from '../types.js';
-import { FakeGpio, ManualTimers } from './fake-line.js';
+import { FakeGpio, ManualTimers } from './testing/fake-line.js';
 import { createGpioInput } from './input.js';
 import type { Level } from './line.js';
 

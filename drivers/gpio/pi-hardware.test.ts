@@ -4,12 +4,12 @@ import { chmodSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, sep } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { configSchema, type ConfigInput } from '../../agent/config/schema.js';
-import { createMemoryLogger } from '../../agent/logging/logger.js';
+import { createRecordingLogger } from '../testing/recording-logger.js';
 import { DriverError } from '../types.js';
-import { FakeGpio, ManualTimers } from './fake-line.js';
-import { makeSysfsRoot, PI5_CHIPS } from './fake-sysfs.js';
+import { FakeGpio, ManualTimers } from './testing/fake-line.js';
+import { makeSysfsRoot, PI5_CHIPS } from './testing/fake-sysfs.js';
 import { checkGpioAccess, createPiGpio } from './pi-hardware.js';
+import type { GpioSettings } from './settings.js';
 
 const pi5 = makeSysfsRoot(PI5_CHIPS);
 after(() => pi5.cleanup());
@@ -24,12 +24,13 @@ const FULL = {
   emergencyStop: RP1(20, true),
 };
 
-function gpioConfig(gpio: NonNullable<ConfigInput['gpio']>) {
-  return configSchema.parse({ gpio }).gpio;
+/** The settings the agent would pass for these pins, with the config's defaults for the rest. */
+function gpioConfig(gpio: Partial<GpioSettings>): GpioSettings {
+  return { sysfsRoot: '/sys/class/gpio', debounceMs: 20, ...gpio };
 }
 
 /** Runs checkGpioAccess in a child process as the unprivileged user nobody; returns its error code and message. */
-function checkAsNobody(root: string, config: ReturnType<typeof gpioConfig>): { code: string; message: string } {
+function checkAsNobody(root: string, config: GpioSettings): { code: string; message: string } {
   for (let dir = root; dir.startsWith(tmpdir() + sep); dir = dirname(dir)) chmodSync(dir, 0o755);
   const script = `
     import { checkGpioAccess } from ${JSON.stringify(join(import.meta.dirname, 'pi-hardware.ts'))};
@@ -59,7 +60,7 @@ describe('Pi GPIO hardware', () => {
   it('missing required pins are GPIO_CONFIG naming each config path, before any line is opened', () => {
     const fake = new FakeGpio();
     const error = driverError(() =>
-      createPiGpio(gpioConfig({ sysfsRoot: pi5.root, plugPresent: RP1(19) }), createMemoryLogger(), { openLine: fake.open }),
+      createPiGpio(gpioConfig({ sysfsRoot: pi5.root, plugPresent: RP1(19) }), createRecordingLogger(), { openLine: fake.open }),
     );
     assert.equal(error.code, 'GPIO_CONFIG');
     assert.match(error.message, /gpio\.relay, gpio\.emergencyStop/);
@@ -69,7 +70,7 @@ describe('Pi GPIO hardware', () => {
 
   it('opens the relay as an output already driving open, then the inputs on both edges', () => {
     const fake = new FakeGpio();
-    const log = createMemoryLogger();
+    const log = createRecordingLogger();
     createPiGpio(gpioConfig(FULL), log, { openLine: fake.open });
     assert.deepEqual(fake.journal, [
       'open 588 high none', // active-low relay: high is open
@@ -84,7 +85,7 @@ describe('Pi GPIO hardware', () => {
   it('a failure opening an input releases the relay in the open state first, then the opened inputs', () => {
     const failure = new DriverError('GPIO_BUSY', 'line 591 in use');
     const fake = new FakeGpio({}, { 591: failure });
-    const log = createMemoryLogger();
+    const log = createRecordingLogger();
     assert.throws(
       () => createPiGpio(gpioConfig(FULL), log, { openLine: fake.open }),
       (error) => error === failure,
@@ -101,7 +102,7 @@ describe('Pi GPIO hardware', () => {
 
   it('release opens a closed relay and releases it before the inputs, and is safe twice', () => {
     const fake = new FakeGpio();
-    const gpio = createPiGpio(gpioConfig(FULL), createMemoryLogger(), { openLine: fake.open });
+    const gpio = createPiGpio(gpioConfig(FULL), createRecordingLogger(), { openLine: fake.open });
     gpio.relay.close();
     assert.equal(fake.line(588).level, 0);
     const start = fake.journal.length;
@@ -113,7 +114,7 @@ describe('Pi GPIO hardware', () => {
   it('the inputs apply active-low and the configured debounce; an e-stop press is reported on its first edge', () => {
     const fake = new FakeGpio({ 591: 1 });
     const timers = new ManualTimers();
-    const gpio = createPiGpio(gpioConfig({ ...FULL, debounceMs: 50 }), createMemoryLogger(), { openLine: fake.open, timers });
+    const gpio = createPiGpio(gpioConfig({ ...FULL, debounceMs: 50 }), createRecordingLogger(), { openLine: fake.open, timers });
     assert.equal(gpio.emergencyStop.read(), false);
     const pressed: boolean[] = [];
     gpio.emergencyStop.watch((active) => pressed.push(active));
@@ -136,7 +137,7 @@ describe('Pi GPIO hardware', () => {
   it('the feedback input is absent when gpio.relayFeedback is not set', () => {
     const fake = new FakeGpio();
     const { sysfsRoot, relay, plugPresent, emergencyStop } = FULL;
-    const gpio = createPiGpio(gpioConfig({ sysfsRoot, relay, plugPresent, emergencyStop }), createMemoryLogger(), { openLine: fake.open });
+    const gpio = createPiGpio(gpioConfig({ sysfsRoot, relay, plugPresent, emergencyStop }), createRecordingLogger(), { openLine: fake.open });
     assert.equal(gpio.relayFeedback, undefined);
     assert.equal(fake.lines.has(589), false);
   });
@@ -144,7 +145,7 @@ describe('Pi GPIO hardware', () => {
   it('two roles on the same line are GPIO_CONFIG, before any line is opened', () => {
     const fake = new FakeGpio();
     const error = driverError(() =>
-      createPiGpio(gpioConfig({ ...FULL, plugPresent: { sysfs: 588 } }), createMemoryLogger(), { openLine: fake.open }),
+      createPiGpio(gpioConfig({ ...FULL, plugPresent: { sysfs: 588 } }), createRecordingLogger(), { openLine: fake.open }),
     );
     assert.equal(error.code, 'GPIO_CONFIG');
     assert.match(error.message, /gpio\.relay and gpio\.plugPresent are both sysfs GPIO 588/);
@@ -154,7 +155,7 @@ describe('Pi GPIO hardware', () => {
   it('a chip that is not on this board fails before any line is opened', () => {
     const fake = new FakeGpio();
     const error = driverError(() =>
-      createPiGpio(gpioConfig({ ...FULL, relay: { chip: 'pinctrl-bcm2711', line: 17 } }), createMemoryLogger(), { openLine: fake.open }),
+      createPiGpio(gpioConfig({ ...FULL, relay: { chip: 'pinctrl-bcm2711', line: 17 } }), createRecordingLogger(), { openLine: fake.open }),
     );
     assert.equal(error.code, 'GPIO_CHIP_NOT_FOUND');
     assert.match(error.message, /gpio\.relay\.chip/);
@@ -162,7 +163,7 @@ describe('Pi GPIO hardware', () => {
   });
 
   it('refuses a custom sysfsRoot with the onoff driver, which only uses /sys/class/gpio', () => {
-    const error = driverError(() => createPiGpio(gpioConfig(FULL), createMemoryLogger()));
+    const error = driverError(() => createPiGpio(gpioConfig(FULL), createRecordingLogger()));
     assert.equal(error.code, 'GPIO_CONFIG');
     assert.match(error.message, /gpio\.sysfsRoot/);
   });

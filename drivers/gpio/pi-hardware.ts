@@ -4,8 +4,7 @@
 // the relay first so it is left open.
 import { accessSync, constants } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { Config, PinConfig } from '../../agent/config/schema.js';
-import type { Logger } from '../../agent/logging/logger.js';
+import type { DriverLogger } from '../logger.js';
 import type { DigitalInput, Relay } from '../types.js';
 import { DriverError } from '../types.js';
 import { resolveSysfsNumber } from './chip-base.js';
@@ -13,8 +12,7 @@ import { gpioErrorFromFs } from './errors.js';
 import { createGpioInput, type Timers } from './input.js';
 import { ONOFF_SYSFS_ROOT, openOnoffLine, type LineOpener } from './line.js';
 import { createGpioRelay, relayOpenDirection } from './relay.js';
-
-export type GpioConfig = Config['gpio'];
+import type { GpioSettings, PinSettings } from './settings.js';
 
 export interface PiGpio {
   relay: Relay;
@@ -46,7 +44,7 @@ interface ResolvedPin {
 /** Sysfs numbers of the configured pins, by role. */
 export type ResolvedPins = Partial<Record<Role, number>>;
 
-function requirePins(gpio: GpioConfig): void {
+function requirePins(gpio: GpioSettings): void {
   const missing = REQUIRED.filter((role) => gpio[role] === undefined).map((role) => `gpio.${role}`);
   if (missing.length === 0) return;
   throw new DriverError(
@@ -56,12 +54,12 @@ function requirePins(gpio: GpioConfig): void {
   );
 }
 
-function resolvePins(gpio: GpioConfig): Map<Role, ResolvedPin> {
+function resolvePins(gpio: GpioSettings): Map<Role, ResolvedPin> {
   requirePins(gpio);
   const pins = new Map<Role, ResolvedPin>();
   const roleBySysfs = new Map<number, Role>();
   for (const role of ['relay', ...INPUTS] as const) {
-    const pin: PinConfig | undefined = gpio[role];
+    const pin: PinSettings | undefined = gpio[role];
     if (!pin) continue;
     const configPath = `gpio.${role}`;
     const sysfs = resolveSysfsNumber(pin, gpio.sysfsRoot, configPath);
@@ -70,7 +68,7 @@ function resolvePins(gpio: GpioConfig): Map<Role, ResolvedPin> {
       throw new DriverError('GPIO_CONFIG', `gpio.${other} and ${configPath} are both sysfs GPIO ${sysfs}; give each its own line`, { sysfs });
     }
     roleBySysfs.set(sysfs, role);
-    pins.set(role, { configPath, sysfs, activeLow: pin.activeLow });
+    pins.set(role, { configPath, sysfs, activeLow: pin.activeLow ?? false });
   }
   return pins;
 }
@@ -81,7 +79,7 @@ function pinNumbers(pins: Map<Role, ResolvedPin>): ResolvedPins {
 
 /** For the CLI before --hardware pi starts: config, chip lookup and write access to <root>/export.
  *  Throws the DriverError to print (and exit 78 on); returns the sysfs numbers to log. */
-export function checkGpioAccess(gpio: GpioConfig): ResolvedPins {
+export function checkGpioAccess(gpio: GpioSettings): ResolvedPins {
   const pins = resolvePins(gpio);
   const exportPath = join(gpio.sysfsRoot, 'export');
   try {
@@ -92,7 +90,7 @@ export function checkGpioAccess(gpio: GpioConfig): ResolvedPins {
   return pinNumbers(pins);
 }
 
-function releaseAll(parts: Array<{ release(): void }>, log: Logger): void {
+function releaseAll(parts: Array<{ release(): void }>, log: DriverLogger): void {
   let first: unknown;
   for (const part of parts) {
     try {
@@ -121,7 +119,7 @@ function openRelay(pin: ResolvedPin, openLine: LineOpener): Relay {
 /** Inputs whose change to active acts on its first edge: an e-stop press opens the relay now; only its release waits out bounces. */
 export const ACTIVE_AT_FIRST_EDGE: ReadonlySet<string> = new Set(['gpio.emergencyStop']);
 
-function openInput(pin: ResolvedPin, gpio: GpioConfig, log: Logger, options: PiGpioOptions & { openLine: LineOpener }): DigitalInput {
+function openInput(pin: ResolvedPin, gpio: GpioSettings, log: DriverLogger, options: PiGpioOptions & { openLine: LineOpener }): DigitalInput {
   const line = options.openLine(pin.sysfs, 'in', 'both');
   try {
     return createGpioInput(line, {
@@ -139,7 +137,7 @@ function openInput(pin: ResolvedPin, gpio: GpioConfig, log: Logger, options: PiG
 }
 
 /** Opens the relay (driven open) and the inputs of --hardware pi. */
-export function createPiGpio(gpio: GpioConfig, log: Logger, options: PiGpioOptions = {}): PiGpio {
+export function createPiGpio(gpio: GpioSettings, log: DriverLogger, options: PiGpioOptions = {}): PiGpio {
   if (!options.openLine && resolve(gpio.sysfsRoot) !== ONOFF_SYSFS_ROOT) {
     throw new DriverError(
       'GPIO_CONFIG',

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { DriverError } from '../types.js';
-import { FakeGpio } from './fake-line.js';
+import { FakeGpio } from './testing/fake-line.js';
 import { createGpioRelay, relayOpenDirection } from './relay.js';
 
 function relayOn(activeLow: boolean) {

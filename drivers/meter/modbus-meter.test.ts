@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { afterEach, test } from 'node:test';
 import { DriverError } from '../types.js';
-import { createTransportPair } from './memory-transport.js';
+import { createTransportPair } from './testing/memory-transport.js';
 import { ModbusEnergyMeter } from './modbus-meter.js';
 import { ModbusRtuClient } from './modbus-rtu.js';
 import type { MeterModel } from './registers.js';

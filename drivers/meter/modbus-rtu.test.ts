@@ -1,8 +1,8 @@
 import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
 import { DriverError } from '../types.js';
-import { ManualClock } from './manual-clock.js';
-import { createTransportPair, type MemoryTransport } from './memory-transport.js';
+import { ManualClock } from './testing/manual-clock.js';
+import { createTransportPair, type MemoryTransport } from './testing/memory-transport.js';
 import { bitsPerChar, interFrameSilenceMs, ModbusRtuClient } from './modbus-rtu.js';
 import { buildReadResponse, READ_INPUT_REGISTERS, scanRequest } from './rtu-frame.js';
 

@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import { once } from 'node:events';
 import { connect } from 'node:net';
 import { test } from 'node:test';
-import { createTransportPair } from './memory-transport.js';
+import { createTransportPair } from './testing/memory-transport.js';
 import { applyControl, startControlServer } from './sim-control.js';
 import { MeterSimulator } from './simulator.js';
 

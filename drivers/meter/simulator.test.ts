@@ -1,8 +1,8 @@
 import { strict as assert } from 'node:assert';
 import { afterEach, test } from 'node:test';
 import { DriverError } from '../types.js';
-import { ManualClock } from './manual-clock.js';
-import { createTransportPair } from './memory-transport.js';
+import { ManualClock } from './testing/manual-clock.js';
+import { createTransportPair } from './testing/memory-transport.js';
 import { ModbusEnergyMeter } from './modbus-meter.js';
 import { ModbusRtuClient } from './modbus-rtu.js';
 import type { MeterModel } from './registers.js';

@@ -22,7 +22,7 @@ import type { Config } from '../../agent/config/schema.js';
 import { Agent } from '../../agent/controller.js';
 import type { HardwareSetup } from '../../agent/hardware.js';
 import { createLogger } from '../../agent/logging/logger.js';
-import { FakeLine } from '../../drivers/gpio/fake-line.js';
+import { FakeLine } from '../../drivers/gpio/testing/fake-line.js';
 import { createGpioInput } from '../../drivers/gpio/input.js';
 import { ACTIVE_AT_FIRST_EDGE } from '../../drivers/gpio/pi-hardware.js';
 import { createSimHardware, type SimHardware } from '../../drivers/sim/sim-hardware.js';

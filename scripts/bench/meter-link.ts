@@ -11,7 +11,7 @@ import { once } from 'node:events';
 import { existsSync, mkdtempSync, rmSync, watch } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createTransportPair } from '../../drivers/meter/memory-transport.js';
+import { createTransportPair } from '../../drivers/meter/testing/memory-transport.js';
 import { ModbusEnergyMeter } from '../../drivers/meter/modbus-meter.js';
 import { interFrameSilenceMs, ModbusRtuClient } from '../../drivers/meter/modbus-rtu.js';
 import { REGISTER_MAPS, wireBytes, type MeterModel } from '../../drivers/meter/registers.js';

@@ -1,7 +1,7 @@
 // Test aids only, never imported by production code: an in-memory GpioLine with a shared journal
 // (to assert the order of opens, writes and releases across lines) and a manual clock.
-import type { Timers } from './input.js';
-import type { GpioLine, Level, LineDirection, LineEdge, LineOpener } from './line.js';
+import type { Timers } from '../input.js';
+import type { GpioLine, Level, LineDirection, LineEdge, LineOpener } from '../line.js';
 
 export class FakeLine implements GpioLine {
   level: Level;

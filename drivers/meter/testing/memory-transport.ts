@@ -1,7 +1,7 @@
 // Two SerialTransports joined back to back, for unit tests: what one side writes, the other
 // receives on a later turn of the event loop, as from a real port. Tests can also push bytes in.
-import { DriverError } from '../types.js';
-import { Listeners, type SerialTransport } from './transport.js';
+import { DriverError } from '../../types.js';
+import { Listeners, type SerialTransport } from '../transport.js';
 
 export class MemoryTransport implements SerialTransport {
   peer: MemoryTransport | undefined;

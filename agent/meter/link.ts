@@ -3,13 +3,13 @@
 // reading for too long, too many protocol errors in a row, preventive age), and a circuit breaker
 // caps the reopenings an hour. Each change is logged once (OutageLog), never each failure. Only
 // new, plausible readings go out: an old reading is never passed on as a fresh one.
-import type { MeterQos, QosClass } from '../../agent/snapshot.js';
-import { LOG_EVENTS } from '../../agent/logging/events.js';
-import type { LogFields, Logger } from '../../agent/logging/logger.js';
-import { OutageLog } from '../../agent/logging/outage-log.js';
-import { DriverError, type EnergyMeter, type MeterReading } from '../types.js';
-import { systemClock, type Clock, type TimerHandle } from './clock.js';
-import { energyWentBackwards } from './plausibility.js';
+import type { MeterQos, QosClass } from '../snapshot.js';
+import { LOG_EVENTS } from '../logging/events.js';
+import type { LogFields, Logger } from '../logging/logger.js';
+import { OutageLog } from '../logging/outage-log.js';
+import { DriverError, type EnergyMeter, type MeterReading } from '../../drivers/types.js';
+import { systemClock, type Clock, type TimerHandle } from '../../drivers/meter/clock.js';
+import { energyWentBackwards } from '../../drivers/meter/plausibility.js';
 
 export interface MeterLinkSettings {
   pollIntervalMs: number;

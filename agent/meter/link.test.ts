@@ -1,10 +1,10 @@
 import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
-import { createMemoryLogger } from '../../agent/logging/logger.js';
-import type { MeterQos } from '../../agent/snapshot.js';
-import { DriverError, type EnergyMeter, type MeterReading } from '../types.js';
+import { createMemoryLogger } from '../logging/logger.js';
+import type { MeterQos } from '../snapshot.js';
+import { DriverError, type EnergyMeter, type MeterReading } from '../../drivers/types.js';
 import { MeterLink, qosClassOf, type MeterLinkSettings } from './link.js';
-import { ManualClock } from './manual-clock.js';
+import { ManualClock } from '../../drivers/meter/testing/manual-clock.js';
 
 const START_MS = 1_700_000_000_000;
 

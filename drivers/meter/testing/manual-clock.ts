@@ -1,6 +1,6 @@
 // A clock that moves only when a test says so. Timers run in due order; between two timers the
 // promise jobs they started are allowed to settle, so async loops advance as they would in real time.
-import type { Clock, TimerHandle } from './clock.js';
+import type { Clock, TimerHandle } from '../clock.js';
 
 interface Timer {
   id: number;
