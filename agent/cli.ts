@@ -16,6 +16,7 @@ const COMMANDS: CommandEntry[] = [
   { name: 'monitor', summary: 'watch the agent and report engine failures to the central system', load: async () => (await import('./monitor/monitor-command.js')).runMonitorCommand },
   { name: 'sessions', summary: 'list the session ledger (the billing record)', load: async () => (await import('./telemetry/sessions-command.js')).runSessionsCommand },
   { name: 'diagnose', summary: 'read the journal and report problems with severity, causes and actions', load: async () => (await import('./diagnose/command.js')).runDiagnoseCommand },
+  { name: 'relay-safe', summary: 'drive the relay line open (the unit\'s ExecStopPost; loads no dependencies)', load: async () => (await import('./safety/relay-safe-command.js')).runRelaySafeCommand },
   { name: 'meter-sim', summary: 'run the Modbus RTU meter simulator on a serial path', load: async () => (await import('../drivers/meter/simulator-cli.js')).runMeterSim },
 ];
 

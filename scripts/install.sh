@@ -255,6 +255,21 @@ install_config() {
   put_operator_file "$SRC/systemd/env.example" "$etc/env" 0600
 }
 
+# The unit's ExecStopPost (relay-safe) drives the relay line open after every stop or death of the
+# agent. It reads gpio.relay from the config without the YAML library: check now that it can, so a
+# config it cannot read shows at install time, not after a crash. A warning, not a failure: the
+# config may still be the example (no relay) or be edited later.
+check_relay_safe() {
+  local app=$1 node=/usr/bin/node out
+  if [ -n "$ROOT" ]; then node=$(command -v node || true); fi
+  [ -n "$node" ] && [ -x "$node" ] || { log "note: relay-safe not checked (no node to run it)"; return 0; }
+  if out=$("$node" "$app/dist/agent/cli.js" relay-safe --check --config "$ROOT/etc/charger-agent/config.yaml" 2>&1); then
+    log "relay-safe (ExecStopPost) checked: $out"
+  else
+    log "WARNING: relay-safe, the unit's ExecStopPost, cannot drive the relay line open after a stop: $out"
+  fi
+}
+
 # ---------------------------------------------------------------- services
 
 activate() {
@@ -291,6 +306,7 @@ main() {
   install_units
   create_user
   install_config
+  check_relay_safe "$app"
   after=$(fingerprint "$app" "$units")
   [ "$before" = "$after" ] || changed=1
   activate "$changed"

@@ -50,10 +50,13 @@ remove() {
   done
 }
 
+# Before the app is removed: stopping runs the unit's ExecStopPost (relay-safe), which leaves the
+# relay line exported as an output at its open level; it stays there after the uninstall.
 stop_units() {
   local units="$ROOT/etc/systemd/system" unit
   if [ -z "$ROOT" ]; then
     systemctl disable --now --quiet "${UNITS_INSTALLED[@]}" 2>/dev/null || true
+    log "stopped the units; their ExecStopPost left the relay line at its open level"
     return 0
   fi
   # Offline: what `systemctl --root enable` (install.sh --enable) linked.

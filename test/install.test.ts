@@ -153,6 +153,8 @@ describe('install.sh --root', () => {
     assert.equal((await lstat(join(stage, 'etc/charger-agent/env'))).mode & 0o777, 0o600, 'env may hold secrets: root only');
     assert.equal(await readFile(join(stage, 'usr/lib/sysusers.d/charger-agent.conf'), 'utf8'), await readFile(join(REPO, 'systemd/charger-agent.sysusers'), 'utf8'));
     assert.equal((await lstat(join(stage, 'opt/charger-agent/examples/env.example'))).isFile(), true);
+    // the installed CLI (here the probe) was asked whether the unit's ExecStopPost can read the config
+    assert.match(result.stderr, /relay-safe \(ExecStopPost\) checked: /);
 
     if (IS_ROOT) {
       const passwd = await readFile(join(stage, 'etc/passwd'), 'utf8');

@@ -8,6 +8,7 @@ import { ConfigError, loadConfig } from '../config/load.js';
 import { RUN_FLAGS, envName, flagHelp } from '../config/flags.js';
 import type { Config } from '../config/schema.js';
 import { runDemo } from '../demo.js';
+import type { HardwareSetup } from '../hardware.js';
 import { LOG_EVENTS } from '../logging/events.js';
 import { createLogger, type Logger } from '../logging/logger.js';
 import { EXIT, startFailureExit } from './exit-codes.js';
@@ -49,7 +50,8 @@ export function loadConfigOrReport(log: Logger, sources: Parameters<typeof loadC
   }
 }
 
-export async function runRunCommand(argv: string[]): Promise<number> {
+/** `hardware`: drivers built by the caller (a test's GPIO on a fake sysfs tree); default from the config. */
+export async function runRunCommand(argv: string[], injected: { hardware?: HardwareSetup } = {}): Promise<number> {
   let parsed;
   try {
     parsed = parseRunArgs(argv);
@@ -71,7 +73,7 @@ export async function runRunCommand(argv: string[]): Promise<number> {
   }
   if (demo) config.hardware = 'sim';
 
-  const agent = new Agent({ config, log, onFatal: (error) => void fail(agent, log, error) });
+  const agent = new Agent({ config, log, hardware: injected.hardware, onFatal: (error) => void fail(agent, log, error) });
   installCrashHandlers(agent, log);
   try {
     await agent.start();

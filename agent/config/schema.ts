@@ -99,6 +99,7 @@ const gpio = z
     relayFeedback: pinSchema.optional(),
     plugPresent: pinSchema.optional(),
     emergencyStop: pinSchema.optional(),
+    externalFault: pinSchema.optional().describe('auxiliary contact of the RCD / protection device: active = tripped'),
     debounceMs: z.number().int().min(0).default(20),
   })
   .strict();

@@ -65,6 +65,10 @@ export const LOG_EVENTS = {
   demoProgress: 'demo_progress',
   storeRecovered: 'store_recovered',
   kafkaClientLog: 'kafka_client_log',
+  relayForcedOpen: 'relay_forced_open',
+  relayForceOpenFailed: 'relay_force_open_failed',
+  relaySafeChecked: 'relay_safe_checked',
+  relaySafeSkipped: 'relay_safe_skipped',
 } as const;
 
 export type LogEvent = (typeof LOG_EVENTS)[keyof typeof LOG_EVENTS];

@@ -134,6 +134,32 @@ describe('Pi GPIO hardware', () => {
     assert.deepEqual(plugged, [true], 'the plug input waits out the debounce both ways');
   });
 
+  it('gpio.externalFault, the RCD auxiliary contact, is an input with its active level whose trip is reported on its first edge', () => {
+    const fake = new FakeGpio({ 592: 1 });
+    const timers = new ManualTimers();
+    const log = createMemoryLogger();
+    const gpio = createPiGpio(gpioConfig({ ...FULL, externalFault: RP1(21, true), debounceMs: 50 }), log, { openLine: fake.open, timers });
+    assert.ok(fake.journal.includes('open 592 in both'));
+    assert.equal(log.lines.at(-1)?.fields.externalFault, 592);
+    assert.equal(gpio.externalFault?.read(), false, 'active-low: high is not tripped');
+    const tripped: boolean[] = [];
+    gpio.externalFault!.watch((active) => tripped.push(active));
+    fake.line(592).drive(0);
+    assert.deepEqual(tripped, [true], 'tripped: at once');
+    fake.line(592).drive(1);
+    timers.advance(50);
+    assert.deepEqual(tripped, [true, false], 'reset: after the debounce');
+    gpio.release();
+    assert.equal(fake.line(592).released, true);
+  });
+
+  it('gpio.externalFault is absent unless configured, and may not share a line with another role', () => {
+    const fake = new FakeGpio();
+    assert.equal(createPiGpio(gpioConfig(FULL), createMemoryLogger(), { openLine: fake.open }).externalFault, undefined);
+    const error = driverError(() => createPiGpio(gpioConfig({ ...FULL, externalFault: { sysfs: 591 } }), createMemoryLogger(), { openLine: new FakeGpio().open }));
+    assert.match(error.message, /gpio\.emergencyStop and gpio\.externalFault are both sysfs GPIO 591/);
+  });
+
   it('the feedback input is absent when gpio.relayFeedback is not set', () => {
     const fake = new FakeGpio();
     const { sysfsRoot, relay, plugPresent, emergencyStop } = FULL;

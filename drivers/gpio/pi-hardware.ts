@@ -19,6 +19,8 @@ export interface PiGpio {
   relayFeedback?: DigitalInput;
   plugPresent: DigitalInput;
   emergencyStop: DigitalInput;
+  /** The protection device's auxiliary contact (RCD trip), where wired: active = tripped. */
+  externalFault?: DigitalInput;
   /** Relay first (driven open), then the inputs. Safe to call twice. */
   release(): void;
 }
@@ -29,11 +31,11 @@ export interface PiGpioOptions {
   timers?: Timers;
 }
 
-type Role = 'relay' | 'relayFeedback' | 'plugPresent' | 'emergencyStop';
+type Role = 'relay' | 'relayFeedback' | 'plugPresent' | 'emergencyStop' | 'externalFault';
 type InputRole = Exclude<Role, 'relay'>;
 
 const REQUIRED: readonly Role[] = ['relay', 'plugPresent', 'emergencyStop'];
-const INPUTS: readonly InputRole[] = ['relayFeedback', 'plugPresent', 'emergencyStop'];
+const INPUTS: readonly InputRole[] = ['relayFeedback', 'plugPresent', 'emergencyStop', 'externalFault'];
 
 interface ResolvedPin {
   configPath: string;
@@ -117,7 +119,7 @@ function openRelay(pin: ResolvedPin, openLine: LineOpener): Relay {
 }
 
 /** Inputs whose change to active acts on its first edge: an e-stop press opens the relay now; only its release waits out bounces. */
-export const ACTIVE_AT_FIRST_EDGE: ReadonlySet<string> = new Set(['gpio.emergencyStop']);
+export const ACTIVE_AT_FIRST_EDGE: ReadonlySet<string> = new Set(['gpio.emergencyStop', 'gpio.externalFault']);
 
 function openInput(pin: ResolvedPin, gpio: GpioSettings, log: DriverLogger, options: PiGpioOptions & { openLine: LineOpener }): DigitalInput {
   const line = options.openLine(pin.sysfs, 'in', 'both');
@@ -173,6 +175,7 @@ export function createPiGpio(gpio: GpioSettings, log: DriverLogger, options: PiG
     relayFeedback: inputs.relayFeedback,
     plugPresent: inputs.plugPresent!,
     emergencyStop: inputs.emergencyStop!,
+    externalFault: inputs.externalFault,
     release() {
       if (released) return;
       released = true;

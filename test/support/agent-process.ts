@@ -24,6 +24,8 @@ export interface StartOptions {
   stateDir?: string;
   /** Run dist/agent/cli.js (npm run build first) instead of the TypeScript sources. */
   compiled?: boolean;
+  /** A script that stands in for agent/cli.ts (e.g. support/fake-sysfs-agent.ts), run through tsx. */
+  script?: string;
   /** How long to wait for agent_ready. */
   readyTimeoutMs?: number;
 }
@@ -138,7 +140,7 @@ export function agentCommand(compiled = false): string[] {
 export async function startAgent(options: StartOptions = {}): Promise<AgentProcess> {
   const stateDir = options.stateDir ?? mkdtempSync(join(tmpdir(), 'charger-hil-'));
   const args = [
-    ...agentCommand(options.compiled),
+    ...(options.script ? ['--import', 'tsx', options.script] : agentCommand(options.compiled)),
     'run',
     '--hardware', 'sim',
     '--health-host', '127.0.0.1',
