@@ -10,7 +10,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, wr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { makeSysfsRoot, PI5_CHIPS } from '../drivers/gpio/fake-sysfs.js';
+import { makeSysfsRoot, PI5_CHIPS } from '../drivers/gpio/testing/fake-sysfs.js';
 import { REPO_ROOT, startAgent, stopAllAgents } from './support/agent-process.js';
 import { buildInstallTree, type InstallTree } from './support/install-tree.js';
 

@@ -137,7 +137,7 @@ describe('Pi GPIO hardware', () => {
   it('gpio.externalFault, the RCD auxiliary contact, is an input with its active level whose trip is reported on its first edge', () => {
     const fake = new FakeGpio({ 592: 1 });
     const timers = new ManualTimers();
-    const log = createMemoryLogger();
+    const log = createRecordingLogger();
     const gpio = createPiGpio(gpioConfig({ ...FULL, externalFault: RP1(21, true), debounceMs: 50 }), log, { openLine: fake.open, timers });
     assert.ok(fake.journal.includes('open 592 in both'));
     assert.equal(log.lines.at(-1)?.fields.externalFault, 592);
@@ -155,8 +155,8 @@ describe('Pi GPIO hardware', () => {
 
   it('gpio.externalFault is absent unless configured, and may not share a line with another role', () => {
     const fake = new FakeGpio();
-    assert.equal(createPiGpio(gpioConfig(FULL), createMemoryLogger(), { openLine: fake.open }).externalFault, undefined);
-    const error = driverError(() => createPiGpio(gpioConfig({ ...FULL, externalFault: { sysfs: 591 } }), createMemoryLogger(), { openLine: new FakeGpio().open }));
+    assert.equal(createPiGpio(gpioConfig(FULL), createRecordingLogger(), { openLine: fake.open }).externalFault, undefined);
+    const error = driverError(() => createPiGpio(gpioConfig({ ...FULL, externalFault: { sysfs: 591 } }), createRecordingLogger(), { openLine: new FakeGpio().open }));
     assert.match(error.message, /gpio\.emergencyStop and gpio\.externalFault are both sysfs GPIO 591/);
   });
 

@@ -21,4 +21,6 @@ export interface GpioSettings {
   relayFeedback?: PinSettings;
   plugPresent?: PinSettings;
   emergencyStop?: PinSettings;
+  /** The protection device's (RCD's) auxiliary contact: active = tripped. */
+  externalFault?: PinSettings;
 }

@@ -9,7 +9,7 @@ import { loadConfig } from '../../agent/config/load.js';
 import { runRunCommand } from '../../agent/cli/run-command.js';
 import type { HardwareSetup } from '../../agent/hardware.js';
 import { createLogger } from '../../agent/logging/logger.js';
-import { fileLineOpener } from '../../drivers/gpio/fake-sysfs.js';
+import { fileLineOpener } from '../../drivers/gpio/testing/fake-sysfs.js';
 import { createPiGpio } from '../../drivers/gpio/pi-hardware.js';
 import { createSimHardware } from '../../drivers/sim/sim-hardware.js';
 

@@ -4,7 +4,7 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { GpioLine, Level, LineOpener } from './line.js';
+import type { GpioLine, Level, LineOpener } from '../line.js';
 
 export interface FakeChip {
   label: string;
