@@ -42,6 +42,8 @@ is_ci() { [ "${CI:-}" = "true" ] || [ "${CI:-}" = "1" ]; }
 declare -A PACKAGE_FOR=(
   [mosquitto]=mosquitto
   [socat]=socat
+  [mbpoll]=mbpoll
+  [kcat]=kcat
   [promtool]=prometheus
   [/lib/systemd/systemd-journal-remote]=systemd-journal-remote
   [java]=openjdk-17-jre-headless

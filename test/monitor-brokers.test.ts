@@ -5,7 +5,9 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { EventEmitter, once } from 'node:events';
+import { execFile, spawnSync } from 'node:child_process';
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { promisify } from 'node:util';
 import { after, describe, it } from 'node:test';
 import { Kafka, logLevel, type Consumer } from 'kafkajs';
 import { connect as mqttConnect, type MqttClient } from 'mqtt';
@@ -43,22 +45,31 @@ async function engine(): Promise<{ port: number; set(answer: 'OK' | 'KO'): void 
 
 /** Everything on a topic (Kafka) or a topic filter (MQTT), parsed, with an event per message. */
 class Reader extends EventEmitter {
-  readonly messages: Array<{ key?: string; topic: string; value: MonitorMessage }> = [];
+  readonly messages: Array<{ key?: string; topic: string; raw: string; value: MonitorMessage }> = [];
 
   add(topic: string, key: string | undefined, raw: string): void {
-    const entry = { topic, key, value: JSON.parse(raw) as MonitorMessage };
+    const entry = { topic, key, raw, value: JSON.parse(raw) as MonitorMessage };
     this.messages.push(entry);
     this.emit('message', entry);
   }
 
+  /** The engine's story; authenticated_with_central is left out, its place depends on when Kafka acknowledged. */
   actions(cpId: string): string[] {
+    return this.allActions(cpId).filter((action) => action !== 'authenticated_with_central');
+  }
+
+  allActions(cpId: string): string[] {
     return this.messages.filter((m) => m.value.cp_id === cpId).map((m) => m.value.action);
+  }
+
+  raw(cpId: string): string[] {
+    return this.messages.filter((m) => m.value.cp_id === cpId).map((m) => m.raw);
   }
 
   async until(cpId: string, action: string, count = 1, timeoutMs = 60_000): Promise<void> {
     const deadline = setTimeout(() => this.emit('error', new Error(`fewer than ${count} ${action} for ${cpId} within ${timeoutMs} ms: ${this.actions(cpId)}`)), timeoutMs);
     try {
-      while (this.actions(cpId).filter((a) => a === action).length < count) await once(this, 'message');
+      while (this.allActions(cpId).filter((a) => a === action).length < count) await once(this, 'message');
     } finally {
       clearTimeout(deadline);
     }
@@ -146,6 +157,59 @@ function startMonitor(brokers: Brokers, cpId: string, port: number): Monitor {
   return monitor;
 }
 
+const IN_CI = process.env.CI === 'true' || process.env.CI === '1';
+const KCAT_MISSING = spawnSync('kcat', ['-V']).error !== undefined;
+
+/**
+ * The original central system's reading of monitor-events, in Python: it does arithmetic on
+ * `timestamp` as epoch seconds (with and without float()) and treats the text fields as strings.
+ * One JSON message a line in; one JSON summary out; an AssertionError or TypeError fails it.
+ */
+const ORIGINAL_CENTRAL_PY = String.raw`
+import json, sys, time
+seen = []
+for line in sys.stdin:
+    if not line.strip():
+        continue
+    msg = json.loads(line)
+    age_s = time.time() - msg["timestamp"]
+    assert abs(age_s - (time.time() - float(msg["timestamp"]))) < 1.0
+    assert type(msg["timestamp"]) is float, "timestamp is " + type(msg["timestamp"]).__name__
+    for field in ("cp_id", "monitor_id", "action", "status", "engine_response", "message_id", "time"):
+        assert type(msg[field]) is str, field + " is " + type(msg[field]).__name__
+    assert type(msg["consecutive_failures"]) is int
+    seen.append({"action": msg["action"], "status": msg["status"], "engine_response": msg["engine_response"], "age_s": age_s})
+print(json.dumps(seen))
+`;
+
+interface CentralView {
+  action: string;
+  status: string;
+  engine_response: string;
+  age_s: number;
+}
+
+async function readAsOriginalCentral(lines: string[]): Promise<CentralView[]> {
+  const child = execFile('python3', ['-c', ORIGINAL_CENTRAL_PY], { timeout: 30_000 });
+  child.stdin!.end(lines.join('\n') + '\n');
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const [code] = (await once(child, 'exit')) as [number | null];
+  assert.equal(code, 0, `the Python central could not read monitor-events:\n${stderr}`);
+  return JSON.parse(stdout) as CentralView[];
+}
+
+/** A loopback port nobody listens on: every probe is a CONNECTION_ERROR. */
+async function closedPort(): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
 /** Registered and OK, then KO → report → OK → recovered. */
 const OUTAGE = ['register_to_central', 'health_check', 'health_check', 'report_engine_failure', 'health_check', 'engine_recovered'];
 
@@ -178,6 +242,7 @@ describe('monitor on real brokers', () => {
     const monitor = startMonitor({ kafkaBrokers: services.kafkaBrokers, mqttUrl: proxy.url }, cpId, target.port);
     await monitor.start();
     await Promise.all([kafka.until(cpId, 'health_check'), mqtt.until(cpId, 'health_check')]);
+    await Promise.all([kafka.until(cpId, 'authenticated_with_central'), mqtt.until(cpId, 'authenticated_with_central')]);
 
     await Promise.all([services.stopKafka(), proxy.cut()]);
     const recovered = new Promise<void>((resolve) => monitor.on('message', (m: MonitorMessage) => m.action === 'engine_recovered' && resolve()));
@@ -196,5 +261,52 @@ describe('monitor on real brokers', () => {
     await Promise.all([kafka.until(cpId, 'engine_recovered', 1, 120_000), mqtt.until(cpId, 'engine_recovered', 1, 120_000)]);
     assert.deepEqual(kafka.actions(cpId), OUTAGE);
     assert.deepEqual(mqtt.actions(cpId), OUTAGE);
+  });
+
+  it('the original central system (Python) reads monitor-events from Kafka: float epoch-seconds arithmetic on timestamp, string fields', async () => {
+    const brokers = requireBrokers();
+    const cpId = `CP-MB-${randomBytes(3).toString('hex')}`;
+    const kafka = await kafkaReader(brokers, 'monitor-events');
+    const monitor = startMonitor(brokers, cpId, await closedPort());
+    await monitor.start();
+    await kafka.until(cpId, 'authenticated_with_central');
+    await kafka.until(cpId, 'report_engine_failure');
+
+    const seen = await readAsOriginalCentral(kafka.raw(cpId));
+    assert.deepEqual(
+      seen.map((m) => m.action).filter((a) => a !== 'authenticated_with_central'),
+      ['register_to_central', 'health_check', 'report_engine_failure'],
+    );
+    const byAction = new Map(seen.map((m) => [m.action, m]));
+    assert.equal(byAction.get('register_to_central')!.status, 'REGISTERING');
+    assert.equal(byAction.get('register_to_central')!.engine_response, '');
+    assert.equal(byAction.get('authenticated_with_central')!.status, 'AUTHENTICATED');
+    assert.equal(byAction.get('report_engine_failure')!.engine_response, 'CONNECTION_ERROR');
+    for (const message of seen) assert.ok(message.age_s >= 0 && message.age_s < 120, `time.time() - timestamp = ${message.age_s} s`);
+  });
+
+  it('kcat (librdkafka) reads the same monitor-events messages, which the Python central accepts', { skip: KCAT_MISSING && !IN_CI ? 'kcat is not installed (apt-get install kcat)' : false }, async () => {
+    assert.ok(!KCAT_MISSING, 'kcat is required with CI=true: scripts/test-services.sh installs it as root (apt-get install kcat)');
+    const brokers = requireBrokers();
+    const cpId = `CP-MB-${randomBytes(3).toString('hex')}`;
+    const kafka = await kafkaReader(brokers, 'monitor-events');
+    const target = await engine();
+    const monitor = startMonitor(brokers, cpId, target.port);
+    await monitor.start();
+    await kafka.until(cpId, 'authenticated_with_central');
+    await kafka.until(cpId, 'health_check');
+
+    const { stdout } = await promisify(execFile)('kcat', ['-b', brokers.kafkaBrokers.join(','), '-C', '-t', 'monitor-events', '-o', 'beginning', '-e', '-q', '-f', '%k\t%s\n'], {
+      timeout: 60_000,
+      maxBuffer: 64 * 1024 * 1024,
+    });
+    const lines = stdout
+      .split('\n')
+      .filter((line) => line.startsWith(`${cpId}\t`))
+      .map((line) => line.slice(cpId.length + 1));
+    const seen = await readAsOriginalCentral(lines);
+    assert.deepEqual(seen.map((m) => m.action).filter((a) => a !== 'authenticated_with_central'), ['register_to_central', 'health_check']);
+    assert.ok(seen.some((m) => m.action === 'authenticated_with_central'));
+    assert.equal(seen.find((m) => m.action === 'health_check')!.engine_response, 'OK');
   });
 });

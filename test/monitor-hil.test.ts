@@ -28,9 +28,10 @@ interface MonitorEvent {
   monitor_id: string;
   action: string;
   status: string;
-  engine_response: string | null;
+  engine_response: string;
   consecutive_failures: number;
-  timestamp: string;
+  /** Epoch seconds, a float, as the original central system reads it. */
+  timestamp: number;
   failure_type?: string;
   outage_ms?: number;
 }
@@ -152,7 +153,7 @@ async function agentOn(port: number, cpId: string, stateDir?: string): Promise<A
 }
 
 function msSince(startMs: number, event: MonitorEvent): number {
-  return Date.parse(event.timestamp) - startMs;
+  return event.timestamp * 1000 - startMs;
 }
 
 // ---------------------------------------------------------------- the behaviour

@@ -39,6 +39,7 @@ export const LOG_EVENTS = {
   engineRecovered: 'engine_recovered',
   unhandledError: 'unhandled_error',
   monitorStarted: 'monitor_started',
+  monitorAuthenticated: 'monitor_authenticated',
   monitorStopping: 'monitor_stopping',
   monitorStopped: 'monitor_stopped',
   engineStatus: 'engine_status',

@@ -66,7 +66,7 @@ function payload(alert: AlertKind, message: MonitorMessage, suppressedOutages: n
 
 function alertText(alert: AlertKind, message: MonitorMessage): string {
   if (alert === 'engine_failure') {
-    return `${message.cp_id}: engine failure (${message.failure_type}, ${message.consecutive_failures} consecutive failed checks by ${message.monitor_id}) since ${message.outage_started_at ?? message.timestamp}`;
+    return `${message.cp_id}: engine failure (${message.failure_type}, ${message.consecutive_failures} consecutive failed checks by ${message.monitor_id}) since ${message.outage_started_at ?? message.time}`;
   }
   return `${message.cp_id}: engine recovered after ${Math.round((message.outage_ms ?? 0) / 1000)} s (${message.failure_type})`;
 }

@@ -10,6 +10,8 @@ export interface QueuedMessage {
   value: string;
   /** May be dropped first when the queue is full (periodic health checks); failures and recoveries are kept. */
   droppable: boolean;
+  /** Called once the broker acknowledged this message. */
+  onDelivered?: () => void;
 }
 
 export interface DeliveryQueueOptions {
@@ -105,6 +107,7 @@ export class DeliveryQueue extends EventEmitter {
         this.retryDelayMs = this.options.retryInitialMs ?? 1000;
         this.outageLog.success(this.now(), { topic: this.options.topic, queued: this.items.length });
         this.emit('sent', batch.length);
+        for (const item of batch) item.onDelivered?.();
       }
     } catch (error) {
       this.outageLog.failure(this.now(), { topic: this.options.topic, error: errorText(error), queued: this.items.length });

@@ -54,7 +54,8 @@ export const MONITOR_FLAGS: MonitorFlag[] = [
 export const MONITOR_HELP = `Usage: charger-agent monitor [--config FILE] [--test] [options]
 
 Polls the charge point's agent with STATUS? over TCP and reports to the central system:
-register_to_central at start, health_check on every change, report_engine_failure once per outage
+register_to_central at start, authenticated_with_central once Kafka stored that registration
+(acks=all), health_check on every change, report_engine_failure once per outage
 (after --failure-threshold failed probes in a row: KO, TIMEOUT or CONNECTION_ERROR) and
 engine_recovered, on Kafka (--monitor-topic, key cp_id) and MQTT (<prefix>/<cp_id>/monitor).
 Messages a broker could not take are kept (bounded) and sent later, in order.

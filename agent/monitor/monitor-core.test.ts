@@ -1,14 +1,16 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { observe, startTracker, type EngineStatus, type MonitorMessage, type ProbeResult, type TrackerConfig, type TrackerState } from './monitor-core.js';
+import { authenticated, encodeMessage, observe, startTracker, type EngineStatus, type MonitorMessage, type ProbeResult, type TrackerConfig, type TrackerState } from './monitor-core.js';
 
-const config: TrackerConfig = { cpId: 'CP-001', monitorId: 'monitor-1', failureThreshold: 3, summaryEveryMs: 0 };
+const config: TrackerConfig = { cpId: 'CP-001', monitorId: 'monitor-1', failureThreshold: 3, summaryEveryMs: 0, hasCentral: true };
 const T0 = Date.UTC(2025, 0, 1, 12, 0, 0);
 
-const RESPONSES: Record<EngineStatus, string | null> = { OK: 'OK', KO: 'KO', TIMEOUT: null, CONNECTION_ERROR: null };
+const ANSWERS: Record<EngineStatus, string | null> = { OK: 'OK', KO: 'KO', TIMEOUT: null, CONNECTION_ERROR: null };
+/** engine_response as the original sent it: the engine's line, else the failure word. */
+const RESPONSES: Record<EngineStatus, string> = { OK: 'OK', KO: 'KO', TIMEOUT: 'TIMEOUT', CONNECTION_ERROR: 'CONNECTION_ERROR' };
 
 function result(status: EngineStatus): ProbeResult {
-  return { status, engineResponse: RESPONSES[status] };
+  return { status, engineResponse: ANSWERS[status] };
 }
 
 /** Feeds one probe result a second, from T0 + 1 s; returns every message with the final state. */
@@ -25,8 +27,8 @@ function run(statuses: EngineStatus[], cfg: TrackerConfig = config): { state: Tr
 const actions = (messages: MonitorMessage[]) => messages.map((m) => m.action);
 
 describe('monitor core', () => {
-  it('announces itself to the central system at start with the fields it reads today', () => {
-    const { messages } = startTracker(config, T0);
+  it('announces itself to the central system at start with the fields it reads today, in their original types', () => {
+    const { messages } = startTracker(config, T0 + 125);
     assert.equal(messages.length, 1);
     const [register] = messages;
     assert.deepEqual(
@@ -35,14 +37,36 @@ describe('monitor core', () => {
         cp_id: 'CP-001',
         monitor_id: 'monitor-1',
         action: 'register_to_central',
-        status: 'UNKNOWN',
-        engine_response: null,
+        status: 'REGISTERING',
+        engine_status: 'UNKNOWN',
+        engine_response: '',
         consecutive_failures: 0,
-        timestamp: '2025-01-01T12:00:00.000Z',
+        timestamp: T0 / 1000 + 0.125,
+        time: '2025-01-01T12:00:00.125Z',
         message_id: undefined,
       },
     );
     assert.match(register!.message_id, /^[0-9a-f-]{36}$/);
+  });
+
+  it('says in the registration status when no central system is configured', () => {
+    const [register] = startTracker({ ...config, hasCentral: false }, T0).messages;
+    assert.equal(register!.status, 'NO_CENTRAL');
+  });
+
+  it('authenticated_with_central carries the engine as last probed', () => {
+    const { state } = run(['KO']);
+    const message = authenticated(config, state, T0 + 5000);
+    assert.deepEqual([message.action, message.status, message.engine_status, message.engine_response], ['authenticated_with_central', 'AUTHENTICATED', 'KO', 'KO']);
+  });
+
+  it('writes timestamp with a fractional part even on a whole second', () => {
+    const [register] = startTracker(config, T0).messages;
+    const json = encodeMessage(register!);
+    assert.match(json, /"timestamp":1735732800\.0,/);
+    assert.equal(JSON.parse(json).timestamp, T0 / 1000);
+    const [later] = startTracker(config, T0 + 5).messages;
+    assert.match(encodeMessage(later!), /"timestamp":1735732800\.005,/);
   });
 
   it('sends a health_check on every status change and nothing while the status holds', () => {
@@ -67,7 +91,7 @@ describe('monitor core', () => {
     assert.equal(reports[0]!.consecutive_failures, 3);
     assert.equal(reports[0]!.failure_type, 'CONNECTION_ERROR');
     assert.equal(reports[0]!.event_type, 'ENGINE_FAILURE');
-    assert.equal(reports[0]!.timestamp, new Date(T0 + 4000).toISOString());
+    assert.equal(reports[0]!.timestamp, (T0 + 4000) / 1000);
     assert.equal(reports[0]!.outage_started_at, new Date(T0 + 2000).toISOString());
     assert.equal(reports[0]!.outage_ms, 2000);
   });
@@ -141,7 +165,7 @@ describe('monitor core', () => {
     const { messages } = run(['OK', 'OK', 'OK', 'OK', 'OK', 'OK', 'OK'], cfg);
     const checks = messages.filter((m) => m.action === 'health_check');
     assert.deepEqual(
-      checks.map((m) => [m.reason, m.timestamp]),
+      checks.map((m) => [m.reason, m.time]),
       [
         ['change', new Date(T0 + 1000).toISOString()],
         ['summary', new Date(T0 + 4000).toISOString()],

@@ -14,22 +14,33 @@ export interface ProbeResult {
   detail?: string;
 }
 
-export type MonitorAction = 'register_to_central' | 'health_check' | 'report_engine_failure' | 'engine_recovered';
+export type MonitorAction = 'register_to_central' | 'authenticated_with_central' | 'health_check' | 'report_engine_failure' | 'engine_recovered';
+
+/**
+ * The `status` of the two registration messages: REGISTERING (a central system is configured: Kafka),
+ * NO_CENTRAL (none is: the registration goes only to MQTT, the webhook and the log), AUTHENTICATED
+ * (the central's Kafka broker acknowledged the registration with acks=all).
+ */
+export type RegistrationStatus = 'REGISTERING' | 'NO_CENTRAL' | 'AUTHENTICATED';
 
 /**
  * A message on `monitor-events` (key cp_id). The first seven fields are the ones the central system
- * reads today: never rename them. The rest are additions.
+ * reads today, with the original's types (timestamp a float of epoch seconds, engine_response a
+ * string): never rename them. The rest are additions.
  */
 export interface MonitorMessage {
   cp_id: string;
   monitor_id: string;
   action: MonitorAction;
-  /** The engine as last probed; UNKNOWN before the first probe. */
-  status: EngineStatus | 'UNKNOWN';
-  engine_response: string | null;
+  /** The engine as last probed (UNKNOWN before the first probe); the registration's on the two registration messages. */
+  status: EngineStatus | 'UNKNOWN' | RegistrationStatus;
+  /** The engine's answer line, or the failure word (TIMEOUT, CONNECTION_ERROR) when it gave none; "" before the first probe. */
+  engine_response: string;
   consecutive_failures: number;
-  /** ISO-8601 UTC. */
-  timestamp: string;
+  /** Epoch seconds with milliseconds, as the original's time.time(): 1764623233.125. */
+  timestamp: number;
+  /** The same instant as ISO-8601 UTC. */
+  time: string;
   /** Unique per message, so the central system can drop a redelivered one. */
   message_id: string;
   /** ENGINE_FAILURE on report_engine_failure, as in the original design. */
@@ -43,6 +54,8 @@ export interface MonitorMessage {
   /** When the outage began: the first failed probe (ISO-8601 UTC). */
   outage_started_at?: string;
   detail?: string;
+  /** register_to_central and authenticated_with_central: the engine as last probed. */
+  engine_status?: EngineStatus | 'UNKNOWN';
 }
 
 export interface TrackerConfig {
@@ -52,6 +65,8 @@ export interface TrackerConfig {
   failureThreshold: number;
   /** 0 = no periodic health_check summary. */
   summaryEveryMs: number;
+  /** A central system to register with is configured (Kafka monitor-events). */
+  hasCentral: boolean;
 }
 
 export interface Outage {
@@ -77,7 +92,23 @@ export interface TrackerStep {
 /** The state before the first probe, and the `register_to_central` message that announces the monitor. */
 export function startTracker(config: TrackerConfig, nowMs: number): TrackerStep {
   const state: TrackerState = { status: 'UNKNOWN', engineResponse: null, consecutiveFailures: 0, lastSummaryMs: nowMs };
-  return { state, messages: [message(config, state, 'register_to_central', nowMs, {})] };
+  const status = config.hasCentral ? 'REGISTERING' : 'NO_CENTRAL';
+  return { state, messages: [message(config, state, 'register_to_central', nowMs, { status, engine_status: state.status })] };
+}
+
+/** The `authenticated_with_central` message, once the central system acknowledged the registration. */
+export function authenticated(config: TrackerConfig, state: TrackerState, nowMs: number): MonitorMessage {
+  return message(config, state, 'authenticated_with_central', nowMs, { status: 'AUTHENTICATED', engine_status: state.status });
+}
+
+/**
+ * The JSON of a message, with `timestamp` always written with a fractional part (1764623233.0, not
+ * 1764623233), so a consumer typing it by its JSON form sees a float, as the original sent.
+ */
+export function encodeMessage(message: MonitorMessage): string {
+  const json = JSON.stringify(message);
+  if (!Number.isInteger(message.timestamp)) return json;
+  return json.replace(`"timestamp":${message.timestamp},`, `"timestamp":${message.timestamp}.0,`);
 }
 
 export function observe(config: TrackerConfig, previous: TrackerState, result: ProbeResult, nowMs: number): TrackerStep {
@@ -131,10 +162,17 @@ function message(
     monitor_id: config.monitorId,
     action,
     status: state.status,
-    engine_response: state.engineResponse,
+    engine_response: engineResponse(state),
     consecutive_failures: state.consecutiveFailures,
-    timestamp: new Date(nowMs).toISOString(),
+    timestamp: nowMs / 1000,
+    time: new Date(nowMs).toISOString(),
     message_id: randomUUID(),
     ...extra,
   };
+}
+
+/** What the engine answered, else the failure word, as a string; "" before the first probe. */
+function engineResponse(state: TrackerState): string {
+  if (state.engineResponse !== null && state.engineResponse !== '') return state.engineResponse;
+  return state.status === 'UNKNOWN' || state.status === 'OK' ? (state.engineResponse ?? '') : state.status;
 }

@@ -73,6 +73,9 @@ function nextMessage(monitor: Monitor, match: (m: MonitorMessage) => boolean): P
 }
 const action = (name: MonitorMessage['action']) => (m: MonitorMessage) => m.action === name;
 
+/** The actions a sink took, without the registration's acknowledgement (its place depends on when the broker answers). */
+const engineActions = (sink: FakeSink) => sink.values().map((v) => v.action).filter((a) => a !== 'authenticated_with_central');
+
 /** Resolves once the sink has acknowledged a message for which `match` holds. */
 async function acknowledged(sink: FakeSink, match: (value: Record<string, unknown>) => boolean): Promise<void> {
   while (!sink.values().some(match)) await once(sink, 'acknowledged');
@@ -87,15 +90,53 @@ describe('monitor', () => {
     const firstCheck = nextMessage(monitor, action('health_check'));
     await monitor.start();
     assert.equal((await firstCheck).status, 'OK');
-    await acknowledged(kafka, (v) => v.action === 'health_check');
-    await acknowledged(mqtt, (v) => v.action === 'health_check');
+    for (const sink of [kafka, mqtt]) {
+      await acknowledged(sink, (v) => v.action === 'health_check');
+      await acknowledged(sink, (v) => v.action === 'authenticated_with_central');
+    }
 
-    assert.deepEqual(kafka.values().map((v) => v.action), ['register_to_central', 'health_check']);
+    assert.deepEqual(engineActions(kafka), ['register_to_central', 'health_check']);
     assert.ok(kafka.acknowledged.every((m) => m.topic === 'monitor-events' && m.key === 'CP-007'));
     assert.ok(mqtt.acknowledged.every((m) => m.topic === 'charger/CP-007/monitor'));
     const [register] = kafka.values();
     assert.equal(register!.monitor_id, 'mon-A');
-    assert.match(String(register!.timestamp), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    assert.equal(register!.status, 'REGISTERING');
+    assert.equal(typeof register!.timestamp, 'number');
+    assert.ok(Math.abs(Date.now() / 1000 - Number(register!.timestamp)) < 60);
+    assert.equal(Date.parse(String(register!.time)), Number(register!.timestamp) * 1000);
+    assert.equal(register!.engine_response, '');
+    const authenticatedMessage = kafka.values().find((v) => v.action === 'authenticated_with_central');
+    assert.equal(authenticatedMessage!.status, 'AUTHENTICATED');
+  });
+
+  it('sends authenticated_with_central only once Kafka acknowledged the registration', async () => {
+    const engine = new Engine();
+    await engine.listen();
+    running.push(engine);
+    const { monitor, kafka, mqtt } = monitorFor(engine.port);
+    kafka.up = false;
+    await monitor.start();
+    await acknowledged(mqtt, (v) => v.action === 'health_check');
+    assert.ok(!mqtt.values().some((v) => v.action === 'authenticated_with_central'), 'not before the central acknowledged');
+    kafka.up = true;
+    await acknowledged(kafka, (v) => v.action === 'authenticated_with_central');
+    await acknowledged(mqtt, (v) => v.action === 'authenticated_with_central');
+    const kafkaActions = kafka.values().map((v) => v.action);
+    assert.equal(kafkaActions.filter((a) => a === 'authenticated_with_central').length, 1);
+    assert.ok(kafkaActions.indexOf('authenticated_with_central') > kafkaActions.indexOf('register_to_central'));
+  });
+
+  it('with no central system configured, registers with status NO_CENTRAL and never claims authentication', async () => {
+    const engine = new Engine();
+    await engine.listen();
+    running.push(engine);
+    const { monitor, mqtt } = monitorFor(engine.port, { kafka: undefined });
+    await monitor.start();
+    await acknowledged(mqtt, (v) => v.action === 'health_check');
+    await monitor.stop();
+    const [register] = mqtt.values();
+    assert.deepEqual([register!.action, register!.status], ['register_to_central', 'NO_CENTRAL']);
+    assert.ok(!mqtt.values().some((v) => v.action === 'authenticated_with_central'));
   });
 
   it('reports an engine that went away once, and its recovery when it is back', async () => {
@@ -171,7 +212,7 @@ describe('monitor', () => {
 
     kafka.up = true;
     await acknowledged(kafka, (v) => v.action === 'engine_recovered');
-    assert.deepEqual(kafka.values().map((v) => v.action), ['register_to_central', 'health_check', 'report_engine_failure', 'health_check', 'engine_recovered']);
+    assert.deepEqual(engineActions(kafka), ['register_to_central', 'health_check', 'report_engine_failure', 'health_check', 'engine_recovered']);
   });
 
   it('never runs two probes at once, even when a probe takes longer than the interval', async () => {
@@ -204,7 +245,7 @@ describe('monitor', () => {
     await monitor.start();
     await started;
     await monitor.stop();
-    assert.deepEqual(kafka.values().map((v) => v.action), ['register_to_central']);
+    assert.deepEqual(kafka.values().map((v) => v.action), ['register_to_central', 'authenticated_with_central']);
     assert.ok(kafka.stopped);
     assert.equal(monitor.status().probes, 0, 'the abandoned probe is not counted as a result');
     assert.ok(log.lines.some((l) => l.event === 'monitor_stopped'));

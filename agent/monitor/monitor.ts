@@ -8,7 +8,7 @@ import type { Config } from '../config/schema.js';
 import type { MessageSink } from '../telemetry/types.js';
 import { WebhookAlerter } from './alerts.js';
 import { DeliveryQueue, type DeliveryQueueStatus } from './delivery-queue.js';
-import { observe, startTracker, type MonitorMessage, type ProbeResult, type TrackerConfig, type TrackerState } from './monitor-core.js';
+import { authenticated, encodeMessage, observe, startTracker, type MonitorMessage, type ProbeResult, type TrackerConfig, type TrackerState } from './monitor-core.js';
 import { probeEngine, type Probe } from './probe.js';
 
 export interface MonitorOptions {
@@ -54,7 +54,7 @@ export class Monitor extends EventEmitter {
     super();
     this.now = options.now ?? Date.now;
     const { monitor, log } = options;
-    this.tracker = { cpId: options.cpId, monitorId: monitor.monitorId, failureThreshold: monitor.failureThreshold, summaryEveryMs: monitor.summaryEveryMs };
+    this.tracker = { cpId: options.cpId, monitorId: monitor.monitorId, failureThreshold: monitor.failureThreshold, summaryEveryMs: monitor.summaryEveryMs, hasCentral: Boolean(options.kafka) };
     if (options.kafka) {
       this.kafkaQueue = new DeliveryQueue({ link: 'kafka', sink: options.kafka, topic: options.kafkaTopic, log, maxMessages: monitor.queueMax, now: this.now });
       this.queues.push(this.kafkaQueue);
@@ -135,15 +135,28 @@ export class Monitor extends EventEmitter {
     this.schedule(Math.max(0, startedMs + monitor.intervalMs - nowMs));
   }
 
+  /**
+   * The central system acknowledges the registration when its Kafka cluster has stored the
+   * register_to_central message with acks=all; then authenticated_with_central follows.
+   */
   private publish(messages: MonitorMessage[]): void {
     for (const message of messages) {
-      const value = JSON.stringify(message);
+      const value = encodeMessage(message);
       const droppable = message.action === 'health_check';
-      for (const queue of this.queues) queue.push({ key: message.cp_id, value, droppable });
+      for (const queue of this.queues) {
+        const onDelivered = queue === this.kafkaQueue && message.action === 'register_to_central' ? () => this.onRegistered() : undefined;
+        queue.push({ key: message.cp_id, value, droppable, onDelivered });
+      }
       this.alerter?.handle(message);
       this.logMessage(message);
       this.emit('message', message);
     }
+  }
+
+  private onRegistered(): void {
+    if (this.stopping.signal.aborted || !this.state) return;
+    this.options.log.notice(LOG_EVENTS.monitorAuthenticated, { cp_id: this.options.cpId, monitor_id: this.tracker.monitorId, topic: this.options.kafkaTopic });
+    this.publish([authenticated(this.tracker, this.state, this.now())]);
   }
 
   /** One line per status change, not one per probe. */
