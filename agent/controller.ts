@@ -74,6 +74,8 @@ export class Agent {
       meterStaleMs: config.charging.meterStaleMs,
       feedbackTimeoutMs: config.charging.feedbackTimeoutMs,
       hasFeedback: true,
+      // a reading after the contactor opened: the next poll, or the one after a failed one
+      finalReadingWaitMs: 2 * config.meter.pollIntervalMs + config.meter.timeoutMs,
     };
   }
 
@@ -325,7 +327,7 @@ export class Agent {
       case 'SESSION_STARTED':
         return log.info(LOG_EVENTS.sessionStarted, session);
       case 'SUPPLY_END':
-        return log.notice(LOG_EVENTS.sessionEnded, { ...session, reason: event.reason, kwh: event.kwh, importe: event.importe });
+        return log.notice(LOG_EVENTS.sessionEnded, { ...session, reason: event.reason, kwh: event.kwh, importe: event.importe, meter_import_kwh: event.meter_import_kwh, final_reading: event.final_reading });
       case 'CP_STATUS':
         return log.info(LOG_EVENTS.stateChanged, { from: event.previous_state, to: event.state, faults: event.faults });
       case 'CONSUMO':

@@ -14,6 +14,8 @@ export interface MeterReading {
   exportKwh?: number;
   /** When the reading was taken (epoch milliseconds), never when it was republished. */
   takenAtMs: number;
+  /** When the read of it began (epoch milliseconds), where the driver knows: the meter sampled its registers after this. */
+  requestedAtMs?: number;
 }
 
 export interface EnergyMeter {

@@ -12,6 +12,7 @@ const CONFIG: CoreConfig = {
   meterStaleMs: 10_000,
   feedbackTimeoutMs: 500,
   hasFeedback: true,
+  finalReadingWaitMs: 2500,
 };
 
 function reading(importKwh: number, takenAtMs: number, powerW = 7400): MeterReading {
@@ -56,6 +57,11 @@ class Harness {
       .filter((a): a is Extract<CoreAction, { type: 'telemetry' }> => a.type === 'telemetry')
       .map((a) => a.event)
       .filter((e) => type === undefined || e.type === type);
+  }
+
+  /** The next meter poll, 500 ms on: a reading whose read began after everything so far. */
+  poll(importKwh: number, powerW = 0): StepResult {
+    return this.after(500, { type: 'meter_reading', reading: reading(importKwh, this.nowMs + 500, powerW) });
   }
 
   /** Authorized, plugged, relay closed and confirmed: Charging. */
@@ -184,31 +190,67 @@ describe('charging core: Charging', () => {
 });
 
 describe('charging core: Finishing and session end', () => {
-  it('unplugging opens the relay, waits in Finishing for the feedback, then ends the session', () => {
+  it('unplugging opens the relay, waits in Finishing for the feedback and a reading after it, then bills that reading', () => {
     const h = new Harness();
     h.startCharging(100);
     h.after(1000, { type: 'meter_reading', reading: reading(102, h.nowMs + 1000) });
     const out = h.send({ type: 'plug', present: false });
     assert.deepEqual(out.actions[0], { type: 'relay', close: false });
     assert.equal(h.charge, 'Finishing');
-    assert.equal(h.telemetry('SUPPLY_END').length, 0);
     h.follow(out);
+    assert.equal(h.charge, 'Finishing', 'open, but no reading taken after the opening yet');
+    assert.equal(h.telemetry('SUPPLY_END').length, 0);
+    h.poll(102.002); // the energy that flowed until the contactor opened
     assert.equal(h.charge, 'Available');
     const [end] = h.telemetry('SUPPLY_END');
     assert.equal(end?.reason, 'unplugged');
-    assert.equal(end?.kwh, 2);
-    assert.equal(end?.importe, 0.4);
+    assert.equal(end?.meter_import_kwh, 102.002);
+    assert.equal(end?.final_reading, 'after_open');
+    assert.equal(end?.kwh, 2.002);
+    assert.equal(end?.importe, 0.4004);
     assert.equal(end?.user_id, 'DRIVER-1');
   });
 
-  it('without a feedback contact the session ends as soon as the relay is commanded open', () => {
+  it('a reading whose read began before the feedback confirmed the opening is not the final one', () => {
+    const h = new Harness();
+    h.startCharging(100);
+    const requestedAtMs = h.nowMs + 10;
+    h.follow(h.after(20, { type: 'plug', present: false }));
+    h.after(30, { type: 'meter_reading', reading: { ...reading(100.5, h.nowMs + 30), requestedAtMs } });
+    assert.equal(h.charge, 'Finishing');
+    h.poll(100.501);
+    assert.deepEqual(
+      h.telemetry('SUPPLY_END').map((e) => [e.meter_import_kwh, e.final_reading]),
+      [[100.501, 'after_open']],
+    );
+  });
+
+  it('without a reading after the opening within finalReadingWaitMs, it bills the last reading and says so', () => {
+    const h = new Harness();
+    h.startCharging(100);
+    h.after(1000, { type: 'meter_reading', reading: reading(101, h.nowMs + 1000) });
+    h.follow(h.send({ type: 'plug', present: false }));
+    const openedAtMs = h.nowMs;
+    assert.equal(h.last.wakeAtMs, openedAtMs + CONFIG.finalReadingWaitMs);
+    h.after(CONFIG.finalReadingWaitMs - 1);
+    assert.equal(h.charge, 'Finishing');
+    h.after(1);
+    assert.equal(h.charge, 'Available');
+    const [end] = h.telemetry('SUPPLY_END');
+    assert.deepEqual([end?.meter_import_kwh, end?.kwh, end?.final_reading], [101, 1, 'last_before_open']);
+  });
+
+  it('without a feedback contact the session ends on the first reading taken after the open command', () => {
     const h = new Harness({ ...CONFIG, hasFeedback: false });
     h.send({ type: 'meter_reading', reading: reading(100, h.nowMs) });
     h.send({ type: 'authorize', driverId: 'D1' });
     h.send({ type: 'plug', present: true });
-    h.send({ type: 'plug', present: false });
+    h.after(1000, { type: 'plug', present: false });
+    assert.equal(h.charge, 'Finishing');
+    h.poll(100.002);
     assert.equal(h.charge, 'Available');
-    assert.equal(h.telemetry('SUPPLY_END')[0]?.reason, 'unplugged');
+    const [end] = h.telemetry('SUPPLY_END');
+    assert.deepEqual([end?.reason, end?.meter_import_kwh, end?.final_reading], ['unplugged', 100.002, 'after_open']);
   });
 
   it('PARAR ends the supply with stopped_by_central and leaves it Unavailable; REANUDAR brings it back', () => {
@@ -218,6 +260,7 @@ describe('charging core: Finishing and session end', () => {
     assert.deepEqual(out.result, { accepted: true });
     assert.equal(h.charge, 'Finishing');
     h.follow(out);
+    h.poll(100);
     assert.equal(h.charge, 'Unavailable');
     assert.equal(h.telemetry('SUPPLY_END')[0]?.reason, 'stopped_by_central');
     assert.deepEqual(h.send({ type: 'resume' }).result, { accepted: true });
@@ -238,6 +281,7 @@ describe('charging core: Finishing and session end', () => {
     const out = h.send({ type: 'shutdown' });
     assert.deepEqual(out.actions[0], { type: 'relay', close: false });
     assert.equal(h.telemetry('SUPPLY_END')[0]?.reason, 'shutdown');
+    assert.equal(h.telemetry('SUPPLY_END')[0]?.final_reading, 'last_before_open', 'no time to wait for a reading');
     assert.equal(h.state.session, undefined);
   });
 
@@ -245,6 +289,7 @@ describe('charging core: Finishing and session end', () => {
     const h = new Harness();
     h.startCharging();
     h.follow(h.send({ type: 'plug', present: false }));
+    h.poll(100);
     h.send({ type: 'authorize', driverId: 'D2' });
     h.after(60_000);
     const started = h.telemetry('SESSION_STARTED').map((e) => e.session_id);
@@ -255,18 +300,28 @@ describe('charging core: Finishing and session end', () => {
 });
 
 describe('charging core: faults', () => {
-  it('an e-stop mid-charge opens the relay first, then reports AVERIADO and SUPPLY_END', () => {
+  it('an e-stop mid-charge opens the relay first, then reports AVERIADO and SUPPLY_END with the reading after the opening', () => {
     const h = new Harness();
     h.startCharging(100);
     h.after(1000, { type: 'meter_reading', reading: reading(101, h.nowMs + 1000) });
+    const faultAtMs = h.nowMs;
     const out = h.send({ type: 'emergency_stop', active: true });
     assert.deepEqual(out.actions[0], { type: 'relay', close: false });
     const types = out.actions.map((a) => (a.type === 'telemetry' ? a.event.type : 'relay'));
-    assert.deepEqual(types, ['relay', 'AVERIADO', 'SUPPLY_END', 'CP_STATUS']);
+    assert.deepEqual(types, ['relay', 'CP_STATUS']);
+    assert.equal(h.charge, 'Faulted');
+    h.follow(out);
+    const last = h.poll(101.001);
+    assert.deepEqual(
+      last.actions.map((a) => (a.type === 'telemetry' ? a.event.type : 'relay')),
+      ['AVERIADO', 'SUPPLY_END'],
+    );
     const averiado = h.telemetry('AVERIADO')[0];
     assert.equal(averiado?.fault, 'emergency_stop');
-    assert.equal(averiado?.kwh, 1);
-    assert.equal(h.telemetry('SUPPLY_END')[0]?.reason, 'fault');
+    assert.equal(averiado?.ts, new Date(faultAtMs).toISOString(), 'when the fault happened');
+    assert.equal(averiado?.power_w, 7400, 'what the meter showed at the fault');
+    assert.deepEqual([averiado?.kwh, averiado?.meter_import_kwh, averiado?.final_reading], [1.001, 101.001, 'after_open']);
+    assert.deepEqual([h.telemetry('SUPPLY_END')[0]?.reason, h.telemetry('SUPPLY_END')[0]?.meter_import_kwh], ['fault', 101.001]);
     assert.equal(h.charge, 'Faulted');
   });
 
@@ -274,6 +329,7 @@ describe('charging core: faults', () => {
     const h = new Harness();
     h.startCharging();
     h.follow(h.send({ type: 'emergency_stop', active: true }));
+    h.poll(100);
     h.send({ type: 'emergency_stop', active: false });
     assert.equal(h.charge, 'Available');
     assert.equal(h.state.relay.commandedClosed, false);
@@ -301,8 +357,10 @@ describe('charging core: faults', () => {
     assert.equal(h.charge, 'Faulted');
     assert.equal(h.state.faults[0]?.code, 'meter_stale');
     assert.equal(h.state.relay.commandedClosed, false);
-    assert.equal(h.telemetry('AVERIADO')[0]?.fault, 'meter_stale');
+    h.follow();
     h.after(1000, { type: 'meter_reading', reading: reading(101, h.nowMs + 1000) });
+    assert.equal(h.telemetry('AVERIADO')[0]?.fault, 'meter_stale');
+    assert.equal(h.telemetry('AVERIADO')[0]?.final_reading, 'after_open', 'the meter came back in time to bill after the opening');
     assert.equal(h.charge, 'Available');
     assert.ok(lastReadingMs < h.nowMs);
   });
@@ -325,6 +383,7 @@ describe('charging core: faults', () => {
     assert.equal(h.charge, 'Faulted');
     assert.deepEqual(h.state.faults.map((f) => f.code), ['relay_welded']);
     assert.equal(h.telemetry('SUPPLY_END')[0]?.reason, 'unplugged');
+    assert.equal(h.telemetry('SUPPLY_END')[0]?.final_reading, 'last_before_open', 'a welded contactor never opened: no wait');
     assert.deepEqual(h.send({ type: 'reset' }).result, { accepted: false, reason: 'RELAY_WELDED' });
     h.send({ type: 'relay_feedback', closed: false });
     assert.equal(h.charge, 'Faulted', 'the contact opening by itself does not clear a latched fault');
@@ -348,6 +407,7 @@ describe('charging core: faults', () => {
     assert.equal(h.charge, 'Faulted');
     assert.equal(h.state.faults[0]?.code, 'relay_failure');
     assert.equal(h.state.relay.commandedClosed, false);
+    h.poll(100);
     assert.deepEqual(h.send({ type: 'reset' }).result, { accepted: true });
     assert.equal(h.charge, 'Available');
   });
@@ -376,6 +436,7 @@ describe('charging core: purity and reporting', () => {
     const h = new Harness();
     h.startCharging();
     h.follow(h.send({ type: 'plug', present: false }));
+    h.poll(100);
     const changes = h.telemetry('CP_STATUS').map((e) => `${e.previous_state}->${e.state}`);
     assert.deepEqual(changes, ['Available->Authorized', 'Authorized->Charging', 'Charging->Finishing', 'Finishing->Available']);
   });

@@ -2,7 +2,8 @@
 // Pure: no sockets, no timers, no clock. Safety rules live here:
 // - the relay closes only when a session starts charging with a fresh meter reading;
 // - every fault emits "open the relay" before anything is reported;
-// - the feedback contact is trusted over the command (welded / failed contactor are faults).
+// - the feedback contact is trusted over the command (welded / failed contactor are faults);
+// - a session is billed from a meter reading taken after the contactor opened, when one comes in time.
 import type { MeterReading } from '../../drivers/types.js';
 import type {
   ActiveFault,
@@ -13,6 +14,7 @@ import type {
   CoreEvent,
   CoreState,
   FaultCode,
+  FinalReadingKind,
   SessionEndReason,
   StepResult,
   TelemetryEvent,
@@ -123,7 +125,10 @@ const HANDLERS: { [E in CoreEvent['type']]: Handler<E> } = {
   meter_reading: (step, event) => meterReading(step, event.reading),
   shutdown: (step) => {
     step.commandRelay(false);
-    if (step.s.session) finishSession(step, 'shutdown');
+    const session = step.s.session;
+    if (!session) return;
+    if (session.startedAtMs === undefined) return finishSession(step, 'shutdown');
+    closeEnding(step, 'shutdown', 'last_before_open');
   },
   tick: () => {},
 };
@@ -183,15 +188,41 @@ function startCharging(step: Step): void {
   step.commandRelay(true);
 }
 
-/** Opens the relay; the session closes once the feedback contact confirms (or at once without one). */
+/**
+ * Opens the relay; the session closes once the feedback contact confirms the opening (at once
+ * without one) and a reading taken after it came in, or finalReadingWaitMs passed (completeEnding).
+ */
 function endSupply(step: Step, reason: SessionEndReason): void {
   const session = step.s.session!;
   if (session.startedAtMs === undefined) return finishSession(step, reason);
   step.commandRelay(false);
-  session.ending = { reason, sinceMs: step.nowMs };
+  session.ending ??= { reason, sinceMs: step.nowMs };
 }
 
-function finishSession(step: Step, reason: SessionEndReason): void {
+/** AVERIADO (when a fault ended the supply) and SUPPLY_END, with the session's final reading. */
+function closeEnding(step: Step, reason: SessionEndReason, finalReading: FinalReadingKind): void {
+  const session = step.s.session!;
+  const fault = session.ending?.fault;
+  if (fault) {
+    step.emit({
+      type: 'AVERIADO',
+      ts: iso(fault.atMs),
+      user_id: session.driverId,
+      session_id: session.id,
+      kwh: session.kwh,
+      importe: session.importe,
+      fault: fault.code,
+      power_w: fault.powerW,
+      voltage_v: fault.voltageV,
+      current_a: fault.currentA,
+      meter_import_kwh: session.lastImportKwh,
+      final_reading: finalReading,
+    });
+  }
+  finishSession(step, reason, finalReading);
+}
+
+function finishSession(step: Step, reason: SessionEndReason, finalReading?: FinalReadingKind): void {
   const session = step.s.session!;
   step.emit({
     type: 'SUPPLY_END',
@@ -203,6 +234,7 @@ function finishSession(step: Step, reason: SessionEndReason): void {
     meter_import_kwh: session.lastImportKwh,
     started_at: session.startedAtMs === undefined ? undefined : iso(session.startedAtMs),
     ended_at: iso(step.nowMs),
+    final_reading: finalReading,
   });
   step.s.session = undefined;
 }
@@ -214,22 +246,11 @@ function raiseFault(step: Step, code: FaultCode, detail: string): void {
   s.faults.push({ code, sinceMs: step.nowMs, latched: LATCHED.has(code), detail });
   const session = s.session;
   if (!session) return;
-  if (session.startedAtMs !== undefined) {
-    const reading = s.lastReading;
-    step.emit({
-      type: 'AVERIADO',
-      user_id: session.driverId,
-      session_id: session.id,
-      kwh: session.kwh,
-      importe: session.importe,
-      fault: code,
-      power_w: reading?.powerW,
-      voltage_v: reading?.voltageV,
-      current_a: reading?.currentA,
-      meter_import_kwh: session.lastImportKwh,
-    });
-  }
-  finishSession(step, session.ending?.reason ?? 'fault');
+  if (session.startedAtMs === undefined) return finishSession(step, 'fault');
+  // Reported with the final reading (completeEnding); what the meter showed at the fault goes with it.
+  const reading = s.lastReading;
+  session.ending ??= { reason: 'fault', sinceMs: step.nowMs };
+  session.ending.fault ??= { code, atMs: step.nowMs, powerW: reading?.powerW, voltageV: reading?.voltageV, currentA: reading?.currentA };
 }
 
 function clearFault(step: Step, code: FaultCode): void {
@@ -304,11 +325,25 @@ function expireAuthorization(step: Step): void {
   }
 }
 
+/**
+ * An ending session closes on the first reading whose read began after the contactor was known open,
+ * or with the last good reading finalReadingWaitMs after the opening; a welded contactor never opens,
+ * so its session closes at once on the last reading.
+ */
 function completeEnding(step: Step): void {
-  const { s, config } = step;
+  const { s, config, nowMs } = step;
   const ending = s.session?.ending;
   if (!ending) return;
-  if (!config.hasFeedback || !s.relay.feedbackClosed) finishSession(step, ending.reason);
+  if (ending.openedAtMs === undefined) {
+    if (config.hasFeedback && s.relay.feedbackClosed) {
+      if (s.faults.some((fault) => fault.code === 'relay_welded')) closeEnding(step, ending.reason, 'last_before_open');
+      return;
+    }
+    ending.openedAtMs = config.hasFeedback ? nowMs : ending.sinceMs;
+  }
+  const reading = s.lastReading;
+  if (reading && (reading.requestedAtMs ?? reading.takenAtMs) > ending.openedAtMs) return closeEnding(step, ending.reason, 'after_open');
+  if (nowMs - ending.openedAtMs >= config.finalReadingWaitMs) closeEnding(step, ending.reason, 'last_before_open');
 }
 
 function reportState(step: Step): void {
@@ -339,6 +374,7 @@ function wakeAt(step: Step): number | undefined {
   if (session?.startedAtMs !== undefined && !session.ending && s.lastReading) {
     deadlines.push(s.lastReading.takenAtMs + config.meterStaleMs + 1);
   }
+  if (session?.ending?.openedAtMs !== undefined) deadlines.push(session.ending.openedAtMs + config.finalReadingWaitMs);
   return deadlines.length > 0 ? Math.min(...deadlines) : undefined;
 }
 

@@ -31,8 +31,21 @@ export interface Session {
   lastImportKwh?: number;
   kwh: number;
   importe: number;
-  /** Set once the supply is ending: the relay is commanded open and its opening awaited. */
-  ending?: { reason: SessionEndReason; sinceMs: number };
+  /** Set once the supply is ending: the relay is commanded open, its opening and then a reading after it awaited. */
+  ending?: SessionEnding;
+}
+
+/** Which meter reading a SUPPLY_END (and AVERIADO) bills: one taken after the contactor opened, or the last one before. */
+export type FinalReadingKind = 'after_open' | 'last_before_open';
+
+export interface SessionEnding {
+  reason: SessionEndReason;
+  /** When the relay was commanded open. */
+  sinceMs: number;
+  /** When the contactor was known open: the feedback confirmed it, or (without a feedback contact) the command. */
+  openedAtMs?: number;
+  /** The fault that ended the supply, reported in AVERIADO with the final reading. */
+  fault?: { code: FaultCode; atMs: number; powerW?: number; voltageV?: number[]; currentA?: number[] };
 }
 
 export interface CoreConfig {
@@ -44,6 +57,8 @@ export interface CoreConfig {
   feedbackTimeoutMs: number;
   /** False when the wiring has no feedback contact: the command is then trusted. */
   hasFeedback: boolean;
+  /** How long a session, once the contactor is open, waits for a reading taken after the opening before it bills the last one. */
+  finalReadingWaitMs: number;
 }
 
 export interface CoreState {
@@ -99,6 +114,8 @@ export interface TelemetryEvent {
   in_service?: boolean;
   started_at?: string;
   ended_at?: string;
+  /** SUPPLY_END and AVERIADO: whether the billed reading was taken after the contactor opened. */
+  final_reading?: FinalReadingKind;
 }
 
 export type CoreAction =

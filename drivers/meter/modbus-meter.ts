@@ -45,8 +45,11 @@ export class ModbusEnergyMeter implements EnergyMeter {
   }
 
   async read(): Promise<MeterReading> {
+    const now = this.options.now ?? Date.now;
+    const requestedAtMs = now();
     const answers = await this.readPlan();
-    const reading = toReading(this.map, valuesByAddress(this.plan, answers, readingRegisters(this.map)), (this.options.now ?? Date.now)());
+    const reading = toReading(this.map, valuesByAddress(this.plan, answers, readingRegisters(this.map)), now());
+    reading.requestedAtMs = requestedAtMs;
     const problem = implausibility(reading, this.map, this.previous);
     if (problem) {
       const where = `unit ${this.options.unit} on ${this.options.client.path}`;

@@ -32,6 +32,7 @@ export function chargingSession(plan: SessionPlan): TimedEvent[] {
     meterStaleMs: 10_000,
     feedbackTimeoutMs: 500,
     hasFeedback: true,
+    finalReadingWaitMs: 2500,
   };
   const powerW = plan.powerW ?? 7400;
   let importKwh = plan.startImportKwh ?? 1234.5;
@@ -62,9 +63,11 @@ export function chargingSession(plan: SessionPlan): TimedEvent[] {
     importKwh += powerW / 3_600_000; // one second at powerW, in kWh
     send({ type: 'meter_reading', reading: reading() });
   }
-  nowMs += 500;
+  nowMs += 10;
   send({ type: 'plug', present: false });
-  nowMs += 20;
+  nowMs += 10;
   send({ type: 'relay_feedback', closed: false });
+  nowMs += 500; // the next poll after the contactor opened: SUPPLY_END bills it
+  send({ type: 'meter_reading', reading: reading() });
   return out;
 }
