@@ -85,6 +85,33 @@ describe('the real daemon reads a simulated SDM630 over Modbus RTU on a socat pt
     assert.equal(session!.open, false);
   });
 
+  it('SUPPLY_END bills the register the meter served after the relay opened, not the last reading before it', { timeout: 90_000 }, async (t) => {
+    const pair = await startSocat(t, tempDir(t));
+    // The vehicle keeps drawing 7.4 kW: the register moves about 2 Wh between two polls, so a reading
+    // from before the opening and one from after it differ.
+    const sim = await startMeterSim(t, pair.meterPath, ['--power-w', '7400']);
+    const agent = await startAgent({ args: modbusArgs(pair.agentPath) });
+    await agent.until((info) => info.meter !== null, 15_000);
+    await startCharging(agent, 'DRIVER-FINAL');
+    await agent.until((info) => (info.session?.kwh ?? 0) >= 0.004, 20_000, 200);
+
+    const unplugSentMs = Date.now();
+    assert.equal(await agent.send('SIM#UNPLUG'), 'ACK#SIM#UNPLUG'); // the ACK comes after the relay was commanded open
+    const openCommandedByMs = Date.now();
+    const ended = await agent.waitFor('session_ended', (line) => line.driver === 'DRIVER-FINAL', 10_000);
+    const truth = await sim.truth();
+    const importAnswers = truth.served.filter((s) => s.intact && s.request.address <= 0x48 && s.request.address + s.request.count >= 0x4a);
+    const before = importAnswers.filter((s) => s.atMs < unplugSentMs).map((s) => s.values.importKwh);
+    const after = importAnswers.filter((s) => s.atMs > openCommandedByMs).map((s) => s.values.importKwh);
+    const lastBefore = Math.max(...before);
+    t.diagnostic(`SUPPLY_END register ${ended.meter_import_kwh} kWh (${ended.final_reading}); last register served before the unplug ${lastBefore} kWh: ${((Number(ended.meter_import_kwh) - lastBefore) * 1000).toFixed(2)} Wh more billed`);
+    assert.equal(ended.final_reading, 'after_open');
+    assert.ok(after.includes(Number(ended.meter_import_kwh)), `SUPPLY_END's register ${ended.meter_import_kwh} is one the meter served after the relay opened: ${after.join(', ')}`);
+    assert.ok(Number(ended.meter_import_kwh) > lastBefore, 'more than the last register before the opening');
+    const [session] = await ledger(agent.stateDir);
+    assert.equal(session!.end_import_kwh, ended.meter_import_kwh, 'the ledger keeps the same final register');
+  });
+
   it(`a meter silent ${CHARGE_BEFORE_SILENCE_MS / 1000} s into a charge faults and opens the relay within the stale limit + 200 ms; back, the point is Available within 2 s`, { timeout: 90_000 }, async (t) => {
     const pair = await startSocat(t, tempDir(t));
     const sim = await startMeterSim(t, pair.meterPath, ['--power-w', '7400']);

@@ -67,7 +67,7 @@ export interface SimTruthLine {
   values: { importKwh: number; powerW: number };
   behaviour: { powerW: number; silent: boolean };
   stats: { requests: number; intact: number; dropped: number };
-  served: Array<{ atMs: number; intact: boolean; tags: string[] }>;
+  served: Array<{ atMs: number; intact: boolean; tags: string[]; request: { functionCode: number; address: number; count: number }; values: { importKwh: number } }>;
 }
 
 export interface MeterSimProcess {
