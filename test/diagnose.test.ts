@@ -35,7 +35,7 @@ const CONFIG = `meter:
   pollIntervalMs: 200
   backoffInitialMs: 200
   backoffMaxMs: 400
-  qosWindow: 10
+  qosWindowMs: 2000
 `;
 
 interface JournalEntry {

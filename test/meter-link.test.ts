@@ -34,7 +34,7 @@ const LINK_SETTINGS: MeterLinkSettings = {
   meterStaleMs: 10_000,
   maxConsecutiveErrors: 15,
   reopenAfterMs: 1_800_000,
-  qosWindow: 1000,
+  qosWindowMs: 60_000,
 };
 
 interface PtyPair {

@@ -88,7 +88,7 @@ const meter = z
     staleIdleMs: positiveMs.default(600_000).describe('no good reading for this long while idle reopens the port'),
     maxConsecutiveErrors: z.number().int().min(1).default(15),
     reopenAfterMs: positiveMs.default(1_800_000).describe('preventive reopen of the port after this age'),
-    qosWindow: z.number().int().min(10).default(100).describe('requests in the sliding success-rate window'),
+    qosWindowMs: positiveMs.default(60_000).describe('the meter success rate (QoS) is over the requests of this last stretch of time'),
   })
   .strict();
 

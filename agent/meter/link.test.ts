@@ -18,7 +18,7 @@ const SETTINGS: MeterLinkSettings = {
   meterStaleMs: 10_000,
   maxConsecutiveErrors: 15,
   reopenAfterMs: 1_800_000,
-  qosWindow: 10,
+  qosWindowMs: 10_000,
 };
 
 type ReadOutcome = 'ok' | 'timeout' | 'crc' | 'io' | 'same-as-before' | 'backwards' | 'hang';
@@ -76,6 +76,7 @@ function rig(options: RigOptions = {}) {
     settings: { ...SETTINGS, ...options.settings },
     log,
     clock,
+    // 1 is just outside [0, 1): each wait is its whole ceiling, so gaps show the exponential steps.
     random: options.random ?? (() => 1),
     onReading: (reading) => readings.push(reading),
     onQosChange: options.onQosChange,
@@ -116,11 +117,27 @@ test('retries back off exponentially up to the cap', async () => {
   await link.stop();
 });
 
-test('the backoff is jittered between half and all of its step', async () => {
-  const { clock, link, world } = rig({ openFailures: 1_000, random: () => 0, settings: { breakerMaxReopensPerHour: 1_000 } });
+test('the backoff is jittered over the whole of its step (full jitter)', async () => {
+  const { clock, link, world } = rig({ openFailures: 1_000, random: () => 0.25, settings: { breakerMaxReopensPerHour: 1_000 } });
   await link.start();
   await clock.advance(100_000);
-  assert.deepEqual(gaps(world.openAttemptsMs).slice(0, 4), [500, 1000, 2000, 4000]);
+  assert.deepEqual(gaps(world.openAttemptsMs).slice(0, 4), [250, 500, 1000, 2000]);
+  await link.stop();
+});
+
+test('a good reading resets the backoff to its first step', async () => {
+  const script: ReadOutcome[] = ['ok', 'timeout', 'timeout', 'timeout', 'ok', 'timeout'];
+  const readsAtMs: number[] = [];
+  const { clock, link } = rig({
+    read: (n) => {
+      readsAtMs.push(clock.now());
+      return script[n] ?? 'ok';
+    },
+    settings: { maxConsecutiveErrors: 1_000 },
+  });
+  await link.start();
+  await clock.advanceUntil(() => readsAtMs.length >= 7, 60_000, 100);
+  assert.deepEqual(gaps(readsAtMs).slice(0, 6), [1000, 1000, 2000, 4000, 1000, 1000]);
   await link.stop();
 });
 
@@ -134,6 +151,7 @@ test('the breaker pauses after the allowed reopenings in an hour, then tries onc
   assert.equal(events('meter_breaker_open')[0]!.fields.pause_ms, 300_000);
   await clock.advance(299_000);
   assert.equal(world.openAttemptsMs.length, 4, 'nothing during the pause');
+  assert.equal(link.qos().qosClass, 'down', 'with no request in the window, the latest (failed) one counts');
   await clock.advance(2_000);
   assert.equal(world.openAttemptsMs.length, 5, 'one probe after the pause');
   assert.equal(world.openAttemptsMs[4], START_MS + 4_000 + 300_000);
@@ -222,7 +240,7 @@ test('a billing register that runs backwards is refused', async () => {
   await link.stop();
 });
 
-test('QoS follows the sliding window and logs each class change once', async () => {
+test('QoS follows the window of the last qosWindowMs and logs each class change once', async () => {
   const script: ReadOutcome[] = [...Array<ReadOutcome>(10).fill('ok'), 'crc', 'crc', 'ok', 'crc', 'crc', 'crc', 'crc', 'crc', 'crc', 'crc', 'crc', 'crc'];
   const changes: string[] = [];
   const { clock, link, events } = rig({
@@ -323,5 +341,83 @@ test('recovery retries do not reopen the port more often, so they cannot trip th
   link.setRecovering(true);
   await clock.advance(300_000);
   assert.equal(world.openAttemptsMs.length, 1);
+  await link.stop();
+});
+
+test('QoS is over the last qosWindowMs of time, not a count of requests: old failures age out on the clock', async () => {
+  const failing = new Set([0, 1, 2, 3, 4]);
+  const { clock, link } = rig({
+    read: (n) => (failing.has(n) ? 'crc' : 'ok'),
+    settings: { pollIntervalMs: 10_000, backoffMaxMs: 10_000, qosWindowMs: 60_000, meterStaleMs: 120_000, maxConsecutiveErrors: 1_000 },
+  });
+  await link.start();
+  await clock.advanceUntil(() => link.qos().reads >= 6, 120_000, 1_000);
+  const firstGoodMs = link.qos().lastGoodReadingMs!;
+  assert.equal(link.qos().qosClass, 'critical');
+  // Six requests a minute at this poll: a window of 100 requests would remember the failures for 16 minutes.
+  await clock.advanceUntil(() => link.qos().successRate === 1, 300_000, 1_000);
+  assert.ok(clock.now() - firstGoodMs <= 60_000, `clean ${clock.now() - firstGoodMs} ms after the first good reading`);
+  assert.ok(link.qos().reads < 20, `${link.qos().reads} requests in all`);
+  assert.equal(link.qos().qosClass, 'healthy');
+  await link.stop();
+});
+
+test('a meter silent for meterStaleMs is not healthy even while its success rate is still 90 % or more', async () => {
+  let silent = false;
+  const changes: Array<MeterQos & { atMs: number }> = [];
+  const { clock, link, events } = rig({
+    read: () => (silent ? 'timeout' : 'ok'),
+    settings: { qosWindowMs: 60_000, meterStaleMs: 10_000, backoffMaxMs: 60_000, maxConsecutiveErrors: 1_000 },
+    onQosChange: (qos) => changes.push({ ...qos, atMs: clock.now() }),
+  });
+  await link.start();
+  await clock.advance(120_000);
+  assert.equal(link.qos().qosClass, 'healthy');
+  silent = true;
+  const silentFromMs = clock.now();
+  // The backoff spreads the failures (1 s, 2 s, 4 s, 8 s …): the rate stays high while the meter is mute.
+  await clock.advanceUntil(() => clock.now() - (link.qos().lastGoodReadingMs ?? 0) >= 12_000, 30_000, 100);
+  const qos = link.qos();
+  assert.ok(qos.successRate >= 0.9, `success rate ${qos.successRate} is what the old rule called healthy`);
+  assert.equal(qos.qosClass, 'degraded');
+  assert.equal(changes.at(-1)?.qosClass, 'degraded');
+  const line = events('meter_qos').at(-1)!;
+  assert.deepEqual([line.fields.qos, line.fields.stale, line.priority], ['degraded', true, 'warning']);
+  assert.equal(changes.at(-1)!.atMs - qos.lastGoodReadingMs!, 10_000, 'the class drops when the stale limit passes, not at the next request');
+  assert.ok(changes.at(-1)!.atMs - silentFromMs <= 11_000);
+  silent = false;
+  await clock.advanceUntil(() => link.qos().qosClass === 'healthy', 120_000, 100);
+  assert.equal(events('meter_qos').at(-1)!.fields.qos, 'healthy');
+  await link.stop();
+});
+
+test('while a meter_stale fault holds the charge point QoS is not healthy, and it is again once the fault clears', async () => {
+  const { clock, link, events } = rig();
+  await link.start();
+  await clock.advance(20_000);
+  assert.equal(link.qos().qosClass, 'healthy');
+  link.setRecovering(true);
+  assert.equal(link.qos().qosClass, 'degraded');
+  assert.equal(events('meter_qos').at(-1)!.fields.qos, 'degraded');
+  link.setRecovering(false);
+  assert.equal(link.qos().qosClass, 'healthy');
+  assert.equal(events('meter_qos').at(-1)!.fields.qos, 'healthy');
+  await link.stop();
+});
+
+test('a link that lost its meter goes from healthy through the classes to down as good answers leave the window', async () => {
+  let silent = false;
+  const changes: string[] = [];
+  const { clock, link } = rig({
+    read: () => (silent ? 'timeout' : 'ok'),
+    settings: { qosWindowMs: 60_000, backoffMaxMs: 1_000, maxConsecutiveErrors: 1_000 },
+    onQosChange: (qos) => changes.push(qos.qosClass),
+  });
+  await link.start();
+  await clock.advance(90_000);
+  silent = true;
+  await clock.advance(61_000);
+  assert.equal(link.qos().successRate, 0);
+  assert.deepEqual(changes, ['degraded', 'critical', 'down']);
   await link.stop();
 });

@@ -1,5 +1,5 @@
 // The meter link keeps the meter read whatever the line does: it starts even when the port cannot
-// open, polls, backs off with jitter while failing, reopens the port when watchdogs fire (no good
+// open, polls, backs off with full jitter while failing (agent/retry/backoff.ts), reopens the port when watchdogs fire (no good
 // reading for too long, too many protocol errors in a row, preventive age), and a circuit breaker
 // caps the reopenings an hour. Each change is logged once (OutageLog), never each failure. Only
 // new, plausible readings go out: an old reading is never passed on as a fresh one.
@@ -7,6 +7,7 @@ import type { MeterQos, QosClass } from '../snapshot.js';
 import { LOG_EVENTS } from '../logging/events.js';
 import type { LogFields, Logger } from '../logging/logger.js';
 import { OutageLog } from '../logging/outage-log.js';
+import { Backoff } from '../retry/backoff.js';
 import { DriverError, type EnergyMeter, type MeterReading } from '../../drivers/types.js';
 import { systemClock, type Clock, type TimerHandle } from '../../drivers/meter/clock.js';
 import { energyWentBackwards } from '../../drivers/meter/plausibility.js';
@@ -25,8 +26,8 @@ export interface MeterLinkSettings {
   maxConsecutiveErrors: number;
   /** Preventive reopen of a port this old. */
   reopenAfterMs: number;
-  /** Requests in the sliding success-rate window. */
-  qosWindow: number;
+  /** The success rate is over the requests of this last stretch of time (at least the latest request). */
+  qosWindowMs: number;
   /** A read still unsettled after this long counts as hung and reopens the port. Default 15 s. */
   readDeadlineMs?: number;
   /** Failed reads in a row before the meter is logged down (a failed open logs at once). Default 3. */
@@ -45,7 +46,7 @@ export interface MeterLinkOptions {
   /** Called when the QoS class changes. */
   onQosChange?: (qos: MeterQos) => void;
   clock?: Clock;
-  /** Numbers in [0, 1) for the backoff jitter. */
+  /** Numbers in [0, 1) for the backoff jitter (Math.random by default). */
   random?: () => number;
   /** Fields on every log line of this link, e.g. { path: '/dev/ttyUSB0', unit: 1 }. */
   logFields?: LogFields;
@@ -56,12 +57,29 @@ export type ReopenReason = 'stale' | 'protocol_errors' | 'port_lost' | 'hung' | 
 const HOUR_MS = 3_600_000;
 const PROTOCOL_KINDS_EXCLUDED = new Set(['io', 'open']);
 
+const QOS_ORDER: readonly QosClass[] = ['down', 'critical', 'degraded', 'healthy'];
+
 /** The QoS class of a success rate: healthy ≥ 90 %, degraded 50–89 %, critical above 0, down at 0. */
 export function qosClassOf(successRate: number): QosClass {
   if (successRate >= 0.9) return 'healthy';
   if (successRate >= 0.5) return 'degraded';
   if (successRate > 0) return 'critical';
   return 'down';
+}
+
+/**
+ * The QoS class of the link: the class of its success rate, but never healthy while the meter is
+ * stale (no good reading for meterStaleMs, or a meter_stale fault holds the charge point): a few
+ * failed requests spread out by the backoff must not hide a meter that stopped answering.
+ */
+export function linkQosClass(successRate: number, stale: boolean): QosClass {
+  const byRate = qosClassOf(successRate);
+  return stale && byRate === 'healthy' ? 'degraded' : byRate;
+}
+
+interface Outcome {
+  atMs: number;
+  good: boolean;
 }
 
 function kindOf(error: unknown): string {
@@ -81,6 +99,8 @@ export class MeterLink {
   private running = false;
   private timer: TimerHandle | undefined;
   private timerDueMs = 0;
+  /** Fires meterStaleMs after the latest good reading, so the QoS class drops then, not at the next request. */
+  private staleTimer: TimerHandle | undefined;
   private step: Promise<void> | undefined;
   private charging = false;
   private recovering = false;
@@ -92,14 +112,17 @@ export class MeterLink {
   private failuresInRow = 0;
   private protocolErrorsInRow = 0;
   private lastGoodMs: number | undefined;
+  private startedMs = 0;
   private lastEmitted: MeterReading | undefined;
-  private window: boolean[] = [];
+  private outcomes: Outcome[] = [];
+  private readonly backoff: Backoff;
   private totals = { reads: 0, errors: 0, errorsByKind: {} as Record<string, number> };
   private qosClass: QosClass = 'healthy';
   private aliveMs = 0;
 
   constructor(private readonly options: MeterLinkOptions) {
     this.clock = options.clock ?? systemClock;
+    this.backoff = new Backoff({ initialMs: options.settings.backoffInitialMs, maxMs: options.settings.backoffMaxMs, random: options.random });
     this.log = options.logFields ? options.log.child(options.logFields) : options.log;
     this.outage = new OutageLog(this.log, {
       events: { down: LOG_EVENTS.meterDown, still: LOG_EVENTS.meterStillDown, up: LOG_EVENTS.meterUp },
@@ -121,6 +144,8 @@ export class MeterLink {
     if (this.running) return;
     this.running = true;
     this.aliveMs = this.clock.now();
+    this.startedMs = this.aliveMs;
+    this.armStaleCheck();
     await this.runStep();
   }
 
@@ -129,6 +154,8 @@ export class MeterLink {
     this.running = false;
     if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
     this.timer = undefined;
+    if (this.staleTimer !== undefined) this.clock.clearTimeout(this.staleTimer);
+    this.staleTimer = undefined;
     await this.closeMeter();
     await this.step;
     await this.closeMeter();
@@ -138,14 +165,16 @@ export class MeterLink {
   setCharging(charging: boolean): void {
     this.charging = charging;
     const soonestMs = this.clock.now() + this.backoffCapMs();
+    this.noteQosClass();
     if (charging && this.running && this.timer !== undefined && this.timerDueMs > soonestMs) this.schedule(0);
   }
 
   qos(): MeterQos {
-    const successRate = this.successRate();
+    const nowMs = this.clock.now();
+    const successRate = this.successRate(nowMs);
     return {
       successRate,
-      qosClass: qosClassOf(successRate),
+      qosClass: linkQosClass(successRate, this.isStale(nowMs)),
       reads: this.totals.reads,
       errors: this.totals.errors,
       errorsByKind: { ...this.totals.errorsByKind },
@@ -161,13 +190,26 @@ export class MeterLink {
    */
   setRecovering(recovering: boolean): void {
     this.recovering = recovering;
+    this.noteQosClass();
     const soonestMs = this.clock.now() + this.backoffCapMs();
     if (recovering && this.running && this.timer !== undefined && this.timerDueMs > soonestMs) this.schedule(0);
   }
 
-  private successRate(): number {
-    if (this.window.length === 0) return 1;
-    return this.window.filter(Boolean).length / this.window.length;
+  /** Good requests among those of the last qosWindowMs (at least the latest one); 1 before the first. */
+  private successRate(nowMs: number): number {
+    this.forgetOutcomesBefore(nowMs - this.options.settings.qosWindowMs);
+    if (this.outcomes.length === 0) return 1;
+    return this.outcomes.filter((outcome) => outcome.good).length / this.outcomes.length;
+  }
+
+  private forgetOutcomesBefore(sinceMs: number): void {
+    const keepFrom = this.outcomes.findIndex((outcome) => outcome.atMs > sinceMs);
+    this.outcomes.splice(0, keepFrom === -1 ? this.outcomes.length - 1 : Math.min(keepFrom, this.outcomes.length - 1));
+  }
+
+  /** No good reading for meterStaleMs (counted from the start before the first), or a meter fault pending. */
+  private isStale(nowMs: number): boolean {
+    return this.recovering || (this.running && nowMs - (this.lastGoodMs ?? this.startedMs) >= this.options.settings.meterStaleMs);
   }
 
   private schedule(delayMs: number): void {
@@ -192,6 +234,7 @@ export class MeterLink {
         delayMs = this.backoffMs();
       }
       this.aliveMs = this.clock.now();
+      this.noteQosClass();
       this.schedule(delayMs);
     })().finally(() => {
       this.step = undefined;
@@ -293,6 +336,8 @@ export class MeterLink {
     this.lastGoodMs = nowMs;
     this.failuresInRow = 0;
     this.protocolErrorsInRow = 0;
+    this.backoff.reset();
+    this.armStaleCheck();
     this.totals.reads += 1;
     this.pushOutcome(true);
     this.outage.success(nowMs);
@@ -316,18 +361,32 @@ export class MeterLink {
   }
 
   private pushOutcome(good: boolean): void {
-    this.window.push(good);
-    if (this.window.length > this.options.settings.qosWindow) this.window.shift();
+    this.outcomes.push({ atMs: this.clock.now(), good });
+    this.noteQosClass();
+  }
+
+  private armStaleCheck(): void {
+    if (this.staleTimer !== undefined) this.clock.clearTimeout(this.staleTimer);
+    this.staleTimer = this.clock.setTimeout(() => {
+      this.staleTimer = undefined;
+      if (this.running) this.noteQosClass();
+    }, this.options.settings.meterStaleMs);
+  }
+
+  /** Logs and reports a change of QoS class: after each request, each loop turn, and a change of charging or fault state. */
+  private noteQosClass(): void {
     const qos = this.qos();
     if (qos.qosClass === this.qosClass) return;
     const previous = this.qosClass;
     this.qosClass = qos.qosClass;
-    const better = ['down', 'critical', 'degraded', 'healthy'].indexOf(qos.qosClass) > ['down', 'critical', 'degraded', 'healthy'].indexOf(previous);
+    const better = QOS_ORDER.indexOf(qos.qosClass) > QOS_ORDER.indexOf(previous);
     this.log.log(better ? 'notice' : 'warning', LOG_EVENTS.meterQos, {
       qos: qos.qosClass,
       previous,
       success_rate: Math.round(qos.successRate * 1000) / 1000,
-      window: this.window.length,
+      requests: this.outcomes.length,
+      window_ms: this.options.settings.qosWindowMs,
+      stale: this.isStale(this.clock.now()),
     });
     this.options.onQosChange?.(qos);
   }
@@ -370,12 +429,8 @@ export class MeterLink {
     return this.charging ? Math.min(backoffMaxMs, Math.max(pollIntervalMs, meterStaleMs / 2)) : backoffMaxMs;
   }
 
-  /** Exponential in the failures in a row, capped, with "equal jitter": between half and all of it. */
+  /** Full jitter over a ceiling that doubles with each failure in a row, capped closer while charging or recovering. */
   private backoffMs(): number {
-    const { backoffInitialMs } = this.options.settings;
-    const exponent = Math.min(30, Math.max(0, this.failuresInRow - 1));
-    const baseMs = Math.min(this.backoffCapMs(), backoffInitialMs * 2 ** exponent);
-    const random = this.options.random ?? Math.random;
-    return Math.round(baseMs / 2 + random() * (baseMs / 2));
+    return this.backoff.nextDelayMs(this.backoffCapMs());
   }
 }
