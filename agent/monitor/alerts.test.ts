@@ -102,7 +102,8 @@ async function gateway(answer: (req: IncomingMessage, res: ServerResponse, n: nu
 function alerter(url: string, extra: Partial<WebhookConfig> = {}) {
   const log = createMemoryLogger();
   const config: WebhookConfig = { url, timeoutMs: 2000, retries: 3, backoffInitialMs: 10, backoffMaxMs: 50, minIntervalMs: 0, ...extra };
-  return { alerts: new WebhookAlerter(config, { log }), log };
+  // Each retry waits half its step: fixed waits, whatever Math.random would say.
+  return { alerts: new WebhookAlerter(config, { log, random: () => 0.5 }), log };
 }
 
 describe('webhook alerter', () => {

@@ -1,9 +1,11 @@
 // Webhook alerts for people: a JSON POST when the engine fails and when it recovers, so an operator
 // can wire any chat or e-mail gateway. At most one failure alert per outage, none sooner than
 // minIntervalMs after the previous one (a flapping engine must not flood a phone), and each alert is
-// retried with backoff so a gateway that is down for a moment still gets it.
+// retried with backoff (full jitter, agent/retry/backoff.ts) so a gateway that is down for a moment
+// still gets it.
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../logging/logger.js';
+import { Backoff } from '../retry/backoff.js';
 import type { MonitorMessage } from './monitor-core.js';
 
 export interface WebhookConfig {
@@ -76,6 +78,8 @@ function alertText(alert: AlertKind, message: MonitorMessage): string {
 export interface AlerterDeps {
   log: Logger;
   now?: () => number;
+  /** Numbers in [0, 1) for the retry jitter (Math.random by default). */
+  random?: () => number;
 }
 
 /** At most this many alerts wait for delivery; older ones are dropped first. */
@@ -138,6 +142,7 @@ export class WebhookAlerter extends EventEmitter {
 
   private async deliver(alert: AlertPayload): Promise<void> {
     const attempts = 1 + this.config.retries;
+    const backoff = new Backoff({ initialMs: this.config.backoffInitialMs, maxMs: this.config.backoffMaxMs, random: this.deps.random });
     for (let attempt = 1; attempt <= attempts; attempt += 1) {
       const error = await this.post(alert);
       if (error === undefined) {
@@ -151,7 +156,7 @@ export class WebhookAlerter extends EventEmitter {
         this.emit('gave_up', alert);
         return;
       }
-      await this.sleep(Math.min(this.config.backoffInitialMs * 2 ** (attempt - 1), this.config.backoffMaxMs));
+      await this.sleep(backoff.nextDelayMs());
     }
   }
 

@@ -13,6 +13,9 @@ function queue(sink: FakeSink, extra: Partial<ConstructorParameters<typeof Deliv
   return { q, log };
 }
 
+/** Retries a long, fixed 30 s away: nothing is retried while the test looks. */
+const NO_RETRY_WHILE_TESTING = { retryInitialMs: 60_000, retryMaxMs: 60_000, random: () => 0.5 };
+
 /** Resolves once the queue has no message left. */
 async function drained(q: DeliveryQueue): Promise<void> {
   while (q.status().depth > 0) await once(q, 'sent');
@@ -59,7 +62,7 @@ describe('delivery queue', () => {
   it('is bounded: when full it drops periodic health checks before failures and recoveries', async () => {
     const sink = new FakeSink();
     sink.up = false;
-    const { q, log } = queue(sink, { maxMessages: 3, retryInitialMs: 60_000 });
+    const { q, log } = queue(sink, { maxMessages: 3, ...NO_RETRY_WHILE_TESTING });
     q.push(msg('failure-1'));
     await once(q, 'failed');
     q.push(msg('summary-1', true));
@@ -77,7 +80,7 @@ describe('delivery queue', () => {
   it('drops the oldest message when nothing droppable is left', async () => {
     const sink = new FakeSink();
     sink.up = false;
-    const { q } = queue(sink, { maxMessages: 2, retryInitialMs: 60_000 });
+    const { q } = queue(sink, { maxMessages: 2, ...NO_RETRY_WHILE_TESTING });
     q.push(msg('one'));
     await once(q, 'failed');
     q.push(msg('two'));
@@ -100,7 +103,7 @@ describe('delivery queue', () => {
   it('a send that never settles counts as failed after the guard time', async () => {
     const sink = new FakeSink();
     sink.hang = true;
-    const { q } = queue(sink, { sendGuardMs: 10, retryInitialMs: 60_000 });
+    const { q } = queue(sink, { sendGuardMs: 10, ...NO_RETRY_WHILE_TESTING });
     q.push(msg('stuck'));
     const [error] = await once(q, 'failed');
     assert.match((error as Error).message, /MONITOR_SEND_TIMEOUT/);

@@ -1,8 +1,10 @@
 // The monitor's messages on their way to one broker: kept in memory, bounded, sent in order, and
-// retried with backoff while the broker is away. The monitor never waits for a broker.
+// retried with backoff (full jitter, agent/retry/backoff.ts) while the broker is away. The monitor
+// never waits for a broker.
 import { EventEmitter } from 'node:events';
 import { OutageLog } from '../logging/outage-log.js';
 import type { Logger } from '../logging/logger.js';
+import { Backoff } from '../retry/backoff.js';
 import type { LinkStatus, MessageSink } from '../telemetry/types.js';
 
 export interface QueuedMessage {
@@ -22,8 +24,11 @@ export interface DeliveryQueueOptions {
   log: Logger;
   maxMessages: number;
   batchMax?: number;
+  /** The first retry's ceiling (1 s by default); each failure doubles it up to retryMaxMs (30 s). */
   retryInitialMs?: number;
   retryMaxMs?: number;
+  /** Numbers in [0, 1) for the retry jitter (Math.random by default). */
+  random?: () => number;
   /** A send the sink has not settled by then counts as failed (the sink should bound itself first). */
   sendGuardMs?: number;
   now?: () => number;
@@ -44,7 +49,7 @@ export class DeliveryQueue extends EventEmitter {
   private sinkStarted = false;
   private pumping: Promise<void> | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
-  private retryDelayMs: number;
+  private readonly backoff: Backoff;
   private stopped = false;
   private readonly guardTimers = new Set<NodeJS.Timeout>();
   private sent = 0;
@@ -53,7 +58,7 @@ export class DeliveryQueue extends EventEmitter {
   constructor(private readonly options: DeliveryQueueOptions) {
     super();
     this.now = options.now ?? Date.now;
-    this.retryDelayMs = options.retryInitialMs ?? 1000;
+    this.backoff = new Backoff({ initialMs: options.retryInitialMs ?? 1000, maxMs: options.retryMaxMs ?? 30_000, random: options.random });
     // The sink logs its link (kafka_down …); these lines say what it means for the monitor's messages.
     const log = options.log.child({ link: options.link });
     this.outageLog = new OutageLog(log, { events: { down: 'monitor_delivery_failed', still: 'monitor_delivery_still_failing', up: 'monitor_delivery_resumed' } });
@@ -104,7 +109,7 @@ export class DeliveryQueue extends EventEmitter {
         const delivered = new Set(batch);
         this.items.splice(0, this.items.length, ...this.items.filter((item) => !delivered.has(item)));
         this.sent += batch.length;
-        this.retryDelayMs = this.options.retryInitialMs ?? 1000;
+        this.backoff.reset();
         this.outageLog.success(this.now(), { topic: this.options.topic, queued: this.items.length });
         this.emit('sent', batch.length);
         for (const item of batch) item.onDelivered?.();
@@ -124,8 +129,7 @@ export class DeliveryQueue extends EventEmitter {
 
   private scheduleRetry(): void {
     if (this.stopped) return;
-    const delayMs = this.retryDelayMs;
-    this.retryDelayMs = Math.min(delayMs * 2, this.options.retryMaxMs ?? 30_000);
+    const delayMs = this.backoff.nextDelayMs();
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
       void this.pump();

@@ -30,7 +30,8 @@ describe('kafka sink', () => {
   it('bounds a send to a broker that never answers, reports the link down, and recreates the producer once, not at every failure', async () => {
     const hole = await blackHole();
     const log = createMemoryLogger();
-    const sink = createKafkaSink(kafkaSettings({ brokers: [hole.address], sendTimeoutMs: 300 }), log);
+    // Half-way through its first step: the next recreation is 15 s away, whatever Math.random would say.
+    const sink = createKafkaSink(kafkaSettings({ brokers: [hole.address], sendTimeoutMs: 300 }), log, { random: () => 0.5 });
     await sink.start();
     await assert.rejects(sink.send('cp_telemetry', [{ key: 'CP', value: '{}' }]), /KAFKA_SEND_TIMEOUT/);
     await assert.rejects(sink.send('cp_telemetry', [{ key: 'CP', value: '{}' }]), /KAFKA_SEND_TIMEOUT/);
@@ -41,6 +42,7 @@ describe('kafka sink', () => {
     const recreated = log.lines.filter((line) => line.event === 'kafka_producer_recreated');
     assert.equal(recreated.length, 1, 'a second recreation waits for its backoff');
     assert.equal(recreated[0]?.fields.reason, 'send_timeout');
+    assert.equal(recreated[0]?.fields.next_after_ms, 15_000, 'the wait is drawn from the first step, 30 s');
     assert.equal(log.lines.filter((line) => line.event === 'kafka_down').length, 1);
     assert.ok(hole.sockets.length >= 1, 'it did connect to the loopback broker');
     await sink.stop();

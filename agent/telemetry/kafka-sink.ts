@@ -5,7 +5,8 @@
 // - kafkajs retries little (our outbox is the retry loop, with its own backoff);
 // - a producer whose send did not settle in time, or that failed several sends in a row, is dropped
 //   and a fresh client and producer are built (kafka_producer_recreated), at a rate that backs off
-//   while the outage lasts, so a long outage is not a flood of recreations;
+//   (with full jitter, agent/retry/backoff.ts) while the outage lasts, so a long outage is not a
+//   flood of recreations and a fleet does not recreate in step;
 // - acks = -1 (all in-sync replicas) and one request in flight, so a batch lands whole and in order.
 import { readFileSync } from 'node:fs';
 import { Kafka, logLevel, type KafkaConfig, type LogEntry, type Producer, type SASLOptions } from 'kafkajs';
@@ -13,6 +14,7 @@ import type { Config } from '../config/schema.js';
 import { LOG_EVENTS } from '../logging/events.js';
 import type { Logger } from '../logging/logger.js';
 import { OutageLog } from '../logging/outage-log.js';
+import { Backoff } from '../retry/backoff.js';
 import { applyKafkajsIdlePatch } from './kafkajs-idle-patch.js';
 import type { LinkStatus, MessageSink } from './types.js';
 
@@ -24,6 +26,8 @@ export interface KafkaSinkOptions {
   now?: () => number;
   /** Consecutive failed sends after which the producer is recreated. */
   recreateAfterFailures?: number;
+  /** Numbers in [0, 1) for the jitter between recreations (Math.random by default). */
+  random?: () => number;
 }
 
 const RECREATE_AFTER_FAILURES = 3;
@@ -55,8 +59,10 @@ class KafkaSink implements MessageSink {
   private connected = false;
   private lastError: string | undefined;
   private failuresInRow = 0;
-  private recreateIntervalMs = RECREATE_MIN_INTERVAL_MS;
+  private readonly recreateBackoff: Backoff;
   private lastRecreateMs = -Infinity;
+  /** No recreation before this: the last one plus a backoff wait. */
+  private nextRecreateMs = -Infinity;
   private stopped = false;
 
   constructor(
@@ -65,6 +71,7 @@ class KafkaSink implements MessageSink {
     private readonly options: KafkaSinkOptions,
   ) {
     this.now = options.now ?? Date.now;
+    this.recreateBackoff = new Backoff({ initialMs: RECREATE_MIN_INTERVAL_MS, maxMs: RECREATE_MAX_INTERVAL_MS, random: options.random });
     this.outage = new OutageLog(log, { events: { down: LOG_EVENTS.kafkaDown, still: LOG_EVENTS.kafkaStillDown, up: LOG_EVENTS.kafkaUp } });
   }
 
@@ -112,7 +119,9 @@ class KafkaSink implements MessageSink {
     this.connected = true;
     this.lastError = undefined;
     this.failuresInRow = 0;
-    this.recreateIntervalMs = RECREATE_MIN_INTERVAL_MS;
+    // The next outage backs off from the first step again: a long wait drawn in this outage ends with it.
+    this.recreateBackoff.reset();
+    this.nextRecreateMs = Math.min(this.nextRecreateMs, this.lastRecreateMs + RECREATE_MIN_INTERVAL_MS);
     this.outage.success(this.now(), { brokers: this.settings.brokers.join(',') });
   }
 
@@ -124,7 +133,7 @@ class KafkaSink implements MessageSink {
     this.outage.failure(this.now(), { brokers: this.settings.brokers.join(','), error: error.message });
     const wedged = error instanceof SendTimeoutError;
     const repeated = this.failuresInRow >= (this.options.recreateAfterFailures ?? RECREATE_AFTER_FAILURES);
-    if ((wedged || repeated) && this.now() - this.lastRecreateMs >= this.recreateIntervalMs) {
+    if ((wedged || repeated) && this.now() >= this.nextRecreateMs) {
       this.recreate(producer, wedged ? 'send_timeout' : 'repeated_errors');
     }
   }
@@ -133,12 +142,13 @@ class KafkaSink implements MessageSink {
   private recreate(old: Producer, reason: string): void {
     if (this.stopped || this.producer !== old) return;
     this.lastRecreateMs = this.now();
+    const nextAfterMs = this.recreateBackoff.nextDelayMs();
+    this.nextRecreateMs = this.lastRecreateMs + nextAfterMs;
     this.log.warning(LOG_EVENTS.kafkaProducerRecreated, {
       reason,
       failures_in_row: this.failuresInRow,
-      next_after_ms: this.recreateIntervalMs,
+      next_after_ms: nextAfterMs,
     });
-    this.recreateIntervalMs = Math.min(this.recreateIntervalMs * 2, RECREATE_MAX_INTERVAL_MS);
     this.producer = this.newProducer();
     this.needsConnect = true;
     void disconnectQuietly(old);

@@ -15,6 +15,7 @@ import type { ChargeState, TelemetryEvent } from '../charging/types.js';
 import type { Config } from '../config/schema.js';
 import { LOG_EVENTS } from '../logging/events.js';
 import type { Logger } from '../logging/logger.js';
+import { Backoff } from '../retry/backoff.js';
 import { createKafkaSink } from './kafka-sink.js';
 import { createMqttSink } from './mqtt-sink.js';
 import {
@@ -37,6 +38,8 @@ export interface PipelineOptions {
   mqttSink?: MqttSink;
   /** Protocol lines from the MQTT command topics (mqtt.commands). */
   onCommand?: CommandHandler;
+  /** Numbers in [0, 1) for the drain's retry jitter (Math.random by default). */
+  random?: () => number;
 }
 
 export interface LedgerTelemetryPipeline extends TelemetryPipeline {
@@ -237,7 +240,7 @@ class Pipeline implements LedgerTelemetryPipeline {
   private async drain(kafka: MessageSink): Promise<void> {
     const { topic, sendTimeoutMs } = this.options.config.kafka;
     const key = this.options.config.cpId;
-    let retryMs = RETRY_MIN_MS;
+    const backoff = new Backoff({ initialMs: RETRY_MIN_MS, maxMs: RETRY_MAX_MS, random: this.options.random });
     while (!this.stopped) {
       let batch: OutboxEntry[];
       try {
@@ -267,14 +270,13 @@ class Pipeline implements LedgerTelemetryPipeline {
       guard.cancel();
       if (sent) {
         this.openedStore?.acknowledge(batch); // a no-op once stop() closed the store: sent again at the next start
-        retryMs = RETRY_MIN_MS;
+        backoff.reset();
         continue;
       }
       if (this.stopping) return;
-      const pause = delay(retryMs);
+      const pause = delay(backoff.nextDelayMs());
       await Promise.race([pause.promise, this.stopSignal.promise]);
       pause.cancel();
-      retryMs = Math.min(retryMs * 2, RETRY_MAX_MS);
     }
   }
 
