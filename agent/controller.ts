@@ -236,7 +236,6 @@ export class Agent {
     if (Date.now() - this.meterLink.lastAliveMs < LIVENESS_LIMITS_MS.meter) this.heartbeats.beat('meter');
     this.dispatch({ type: 'tick' });
     if (this.superviseRelayLine()) this.heartbeats.beat('relay_supervision');
-    if (this.started) void this.notifier.status(this.statusText());
   }
 
   /** Reads the feedback contact directly, so a missed edge cannot hide a welded contactor. */
@@ -276,6 +275,8 @@ export class Agent {
     this.meterLink?.setCharging(chargeState(out.state) === 'Charging');
     this.meterLink?.setRecovering(out.state.faults.some((fault) => fault.code === 'meter_stale'));
     this.scheduleWake(out.wakeAtMs);
+    // the notifier sends STATUS= only when the text changed: on state changes, not per event
+    if (this.started) void this.notifier?.status(this.statusText());
     return out;
   }
 
@@ -447,10 +448,11 @@ export class Agent {
     };
   }
 
+  /** systemd's STATUS=: the state and its faults. Never the growing kWh: every new text forks systemd-notify. */
   private statusText(): string {
-    const session = this.core.session;
     const state = chargeState(this.core);
-    return session?.startedAtMs !== undefined ? `${state} ${session.kwh.toFixed(3)} kWh` : state;
+    const faults = this.core.faults.map((fault) => fault.code);
+    return faults.length > 0 ? `${state}: ${faults.join(', ')}` : state;
   }
 }
 

@@ -19,6 +19,7 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createLogger } from '../agent/logging/logger.js';
 import { createNotifier, type Liveness } from '../agent/systemd/notify.js';
+import { startAgent as startDaemon, stopAllAgents } from './support/agent-process.js';
 
 const RECEIVER_PL = String.raw`
 use strict; use warnings; use Socket;
@@ -112,6 +113,7 @@ before(async () => {
 });
 
 after(async () => {
+  await stopAllAgents();
   for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   for (const receiver of receivers) receiver.close();
   await rm(dir, { recursive: true, force: true });
@@ -241,5 +243,38 @@ process.stdin.once('data', async () => {
     await controlSocket.waitFor('10 more pings from the healthy agent', (got) => got.filter(isPing).length >= controlPings + 10);
     assert.equal(pingsAfter(frozenSocket.datagrams, marker), 0, 'a frozen event loop sends no WATCHDOG=1');
     assert.equal(frozen.child.exitCode, null, 'the frozen agent is still running: only the watchdog can get it restarted');
+  });
+
+  it('the real daemon while charging forks systemd-notify only for WATCHDOG=1 every WatchdogSec/2: STATUS= changes with the state, not with the kWh', { timeout: 90_000 }, async () => {
+    const socket = await receiver('daemon.sock');
+    const watchdogUsec = 2_000_000;
+    const intervalMs = watchdogUsec / 2000;
+    const agent = await startDaemon({ env: { NOTIFY_SOCKET: socket.path, WATCHDOG_USEC: String(watchdogUsec) } });
+    await socket.waitFor('READY=1 with STATUS=Available', (got) => got.some((d) => d.includes('READY=1') && d.includes('STATUS=Available')));
+
+    assert.equal(await agent.send('AUTORIZAR_SUMINISTRO#DRIVER-NOTIFY'), 'ACK#AUTORIZAR_SUMINISTRO');
+    assert.equal(await agent.send('SIM#PLUG'), 'ACK#SIM#PLUG');
+    await socket.waitFor('STATUS=Charging', (got) => indexOf(got, 'STATUS=Charging') >= 0);
+    const first = await agent.until((info) => info.state === 'Charging' && (info.session?.kwh ?? 0) > 0, 10_000);
+
+    // An observation window of 4 watchdog intervals while the session's kWh keep growing.
+    const from = socket.datagrams.length;
+    await delay(4 * intervalMs);
+    // each systemd-notify run sends its message and then BARRIER=1
+    const window = socket.datagrams.slice(from).filter((datagram) => !(datagram.length === 1 && datagram[0] === 'BARRIER=1'));
+    const last = await agent.info();
+    assert.equal(last.state, 'Charging');
+    assert.ok(last.session!.kwh > first.session!.kwh, 'the energy grew during the window');
+    assert.deepEqual(
+      window.filter((datagram) => !(datagram.length === 1 && datagram[0] === 'WATCHDOG=1')),
+      [],
+      'nothing but WATCHDOG=1 while the state stays Charging',
+    );
+    assert.ok(window.length >= 3 && window.length <= 6, `expected 3..6 pings in ${4 * intervalMs} ms at ${intervalMs} ms, got ${window.length}`);
+    const message = `${window.length} systemd-notify messages in ${4 * intervalMs} ms of charging (WatchdogSec=${watchdogUsec / 1e6} s)`;
+    console.log(message);
+
+    assert.equal(await agent.send('SIM#UNPLUG'), 'ACK#SIM#UNPLUG');
+    await socket.waitFor('STATUS=Available after the unplug', (got) => got.slice(from).some((d) => d.includes('STATUS=Available')));
   });
 });
