@@ -17,6 +17,7 @@ import type { AgentSnapshot } from './snapshot.js';
 import { createHeartbeats, type Heartbeats } from './systemd/liveness.js';
 import { createNotifier, type Notifier } from './systemd/notify.js';
 import { createTelemetryPipeline, type LedgerTelemetryPipeline } from './telemetry/pipeline.js';
+import { DeadManPulse } from './safety/dead-man.js';
 import { VERSION } from './version.js';
 
 export interface AgentOptions {
@@ -48,6 +49,7 @@ export class Agent {
   private healthServer!: HealthServer;
   private httpServer: HealthHttpServer | undefined;
   private notifier!: Notifier;
+  private deadMan: DeadManPulse | undefined;
   private readonly coreConfig: CoreConfig;
   private core: CoreState = initialState();
   private readonly queue: CoreEvent[] = [];
@@ -97,6 +99,8 @@ export class Agent {
     this.setup = this.options.hardware ?? (await createHardware(config, log));
     this.coreConfig.hasFeedback = this.setup.hardware.relayFeedback !== undefined;
     this.setup.hardware.relay.open();
+    const { heartbeat } = this.setup.hardware;
+    if (heartbeat) this.deadMan = new DeadManPulse(heartbeat, config.gpio.heartbeatHz, log);
 
     this.pipeline = this.options.pipeline ?? createTelemetryPipeline({ config, log, onCommand: (line) => this.handleLine(line, 'mqtt') });
     await this.pipeline.start();
@@ -164,6 +168,8 @@ export class Agent {
       this.setup?.hardware.relay.open();
     } catch {
       // the line's default state is open; nothing more can be done from here
+    } finally {
+      this.deadMan?.stop(); // the dead-man circuit drops the coil too
     }
   }
 
@@ -172,6 +178,7 @@ export class Agent {
     log.notice(LOG_EVENTS.agentStopping, { reason });
     await this.notifier?.stopping('stopping');
     if (this.setup) this.dispatch({ type: 'shutdown' });
+    this.deadMan?.stop();
     await this.healthServer?.stop();
     await this.httpServer?.stop();
     clearInterval(this.tickTimer);
@@ -275,6 +282,7 @@ export class Agent {
     this.meterLink?.setCharging(chargeState(out.state) === 'Charging');
     this.meterLink?.setRecovering(out.state.faults.some((fault) => fault.code === 'meter_stale'));
     this.scheduleWake(out.wakeAtMs);
+    this.deadMan?.follow(out.state.relay.commandedClosed);
     // the notifier sends STATUS= only when the text changed: on state changes, not per event
     if (this.started) void this.notifier?.status(this.statusText());
     return out;

@@ -42,6 +42,19 @@ export interface DigitalInput {
   release(): void;
 }
 
+/**
+ * The dead-man output: a square wave for a charge pump / retriggerable monostable in series with the
+ * contactor coil, so the coil drops when the edges stop (a frozen or dead agent, a hung Pi).
+ */
+export interface PulseOutput {
+  /** Inverts the line: one edge. */
+  toggle(): void;
+  /** Drives the line to its idle (inactive) level and leaves it there. */
+  hold(): void;
+  /** Holds, then lets the line go. Safe to call twice. */
+  release(): void;
+}
+
 /** The relay and inputs the controller gets from the hardware factory (the meter is built apart). */
 export interface Hardware {
   relay: Relay;
@@ -53,6 +66,8 @@ export interface Hardware {
   emergencyStop: DigitalInput;
   /** An external protection device tripped (e.g. the RCD's auxiliary contact), where wired. */
   externalFault?: DigitalInput;
+  /** The dead-man output, where wired (gpio.heartbeat). */
+  heartbeat?: PulseOutput;
   /** Present only for --hardware sim: the injections `ctl` can drive. */
   simulation?: HardwareSimulation;
   release(): Promise<void>;

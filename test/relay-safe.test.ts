@@ -18,6 +18,7 @@ const RP1_BASE = 571;
 const RELAY = RP1_BASE + 17;
 const PLUG = RP1_BASE + 22;
 const ESTOP = RP1_BASE + 23;
+const HEARTBEAT = RP1_BASE + 24;
 
 let install: InstallTree;
 let scratch: string;
@@ -77,6 +78,18 @@ function value(root: string, sysfs: number): string {
   return readFileSync(join(root, `gpio${sysfs}`, 'value'), 'utf8').trim();
 }
 
+/** The levels a value file shows over a window, polled every millisecond or so (sorted). */
+async function levelsSeen(root: string, sysfs: number, windowMs: number): Promise<string[]> {
+  const seen = new Set<string>();
+  const until = performance.now() + windowMs;
+  while (performance.now() < until && seen.size < 2) {
+    const level = value(root, sysfs);
+    if (level !== '') seen.add(level);
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+  return [...seen].sort();
+}
+
 function writeConfig(name: string, text: string): string {
   const path = join(scratch, name);
   writeFileSync(path, text);
@@ -84,7 +97,7 @@ function writeConfig(name: string, text: string): string {
 }
 
 describe('the relay line is driven open after the agent dies (ExecStopPost relay-safe)', () => {
-  it('after SIGKILL mid-charge the line stays closed until the unit\'s ExecStopPost command drives it to the open level and logs it', async (t) => {
+  it('after SIGKILL mid-charge the dead-man output stops and the relay line stays closed until the unit\'s ExecStopPost command drives it to the open level and logs it', async (t) => {
     const tree = makeSysfsRoot(PI5_CHIPS);
     t.after(() => tree.cleanup());
     // activeLow: open is the high level here, so "0 after the kill" really is the closed coil
@@ -96,6 +109,7 @@ gpio:
   relay: { chip: pinctrl-rp1, line: 17, activeLow: true }   # the contactor coil driver
   plugPresent: { chip: pinctrl-rp1, line: 22 }
   emergencyStop: { chip: pinctrl-rp1, line: 23 }
+  heartbeat: { chip: pinctrl-rp1, line: 24 }                # the dead-man square wave
 `,
     );
     const agent = await startAgent({ script: join(REPO_ROOT, 'test/support/fake-sysfs-agent.ts'), args: ['--config', config] });
@@ -106,11 +120,13 @@ gpio:
     writeFileSync(join(tree.root, `gpio${PLUG}`, 'value'), '1\n');
     await agent.until((info) => info.state === 'Charging' && info.relay.commanded === 'closed', 10_000);
     assert.equal(value(tree.root, RELAY), '0', 'charging: the coil line is at its closed level');
+    assert.deepEqual(await levelsSeen(tree.root, HEARTBEAT, 1000), ['0', '1'], 'the dead-man output toggles while charging');
 
     const killedMs = performance.now();
     agent.kill('SIGKILL');
     assert.equal((await agent.exited).signal, 'SIGKILL');
     assert.equal(value(tree.root, RELAY), '0', 'a sysfs line keeps the level the dead process left: the contactor would stay closed');
+    assert.equal((await levelsSeen(tree.root, HEARTBEAT, 100)).length, 1, 'but the dead-man output is still: the circuit drops the coil');
 
     const stopPost = await run(execStopPost(config), { SERVICE_RESULT: 'signal', EXIT_CODE: 'killed', EXIT_STATUS: 'KILL' });
     const closedForMs = performance.now() - killedMs;

@@ -100,6 +100,8 @@ const gpio = z
     plugPresent: pinSchema.optional(),
     emergencyStop: pinSchema.optional(),
     externalFault: pinSchema.optional().describe('auxiliary contact of the RCD / protection device: active = tripped'),
+    heartbeat: pinSchema.optional().describe('dead-man output: a square wave while the relay is meant to be closed'),
+    heartbeatHz: z.number().int().min(1).max(500).default(50).describe('frequency of the dead-man square wave (two edges per period)'),
     debounceMs: z.number().int().min(0).default(20),
   })
   .strict();

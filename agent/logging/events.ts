@@ -70,6 +70,8 @@ export const LOG_EVENTS = {
   relayForceOpenFailed: 'relay_force_open_failed',
   relaySafeChecked: 'relay_safe_checked',
   relaySafeSkipped: 'relay_safe_skipped',
+  heartbeatGap: 'heartbeat_gap',
+  heartbeatFailed: 'heartbeat_failed',
 } as const;
 
 export type LogEvent = (typeof LOG_EVENTS)[keyof typeof LOG_EVENTS];

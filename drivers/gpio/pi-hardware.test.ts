@@ -153,6 +153,22 @@ describe('Pi GPIO hardware', () => {
     assert.equal(fake.line(592).released, true);
   });
 
+  it('gpio.heartbeat opens as an output at its idle level right after the relay; toggles make edges and release holds it idle', () => {
+    const fake = new FakeGpio();
+    const log = createRecordingLogger();
+    const gpio = createPiGpio(gpioConfig({ ...FULL, heartbeat: RP1(24, true) }), log, { openLine: fake.open });
+    assert.deepEqual(fake.journal.slice(0, 3), ['open 588 high none', 'write 588 1', 'open 595 high none'], 'active-low: idle is high');
+    assert.equal(log.lines.at(-1)?.fields.heartbeat, 595);
+    gpio.heartbeat!.toggle();
+    gpio.heartbeat!.toggle();
+    gpio.heartbeat!.toggle();
+    assert.equal(fake.line(595).level, 0);
+    const start = fake.journal.length;
+    gpio.release();
+    assert.deepEqual(fake.journal.slice(start, start + 4), ['write 588 1', 'release 588', 'write 595 1', 'release 595']);
+    assert.equal(createPiGpio(gpioConfig(FULL), createRecordingLogger(), { openLine: new FakeGpio().open }).heartbeat, undefined);
+  });
+
   it('gpio.externalFault is absent unless configured, and may not share a line with another role', () => {
     const fake = new FakeGpio();
     assert.equal(createPiGpio(gpioConfig(FULL), createRecordingLogger(), { openLine: fake.open }).externalFault, undefined);

@@ -5,12 +5,13 @@
 import { accessSync, constants } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { DriverLogger } from '../logger.js';
-import type { DigitalInput, Relay } from '../types.js';
+import type { DigitalInput, PulseOutput, Relay } from '../types.js';
 import { DriverError } from '../types.js';
 import { resolveSysfsNumber } from './chip-base.js';
 import { gpioErrorFromFs } from './errors.js';
 import { createGpioInput, type Timers } from './input.js';
 import { ONOFF_SYSFS_ROOT, openOnoffLine, type LineOpener } from './line.js';
+import { createGpioPulseOutput, pulseIdleDirection } from './pulse-output.js';
 import { createGpioRelay, relayOpenDirection } from './relay.js';
 import type { GpioSettings, PinSettings } from './settings.js';
 
@@ -21,6 +22,8 @@ export interface PiGpio {
   emergencyStop: DigitalInput;
   /** The protection device's auxiliary contact (RCD trip), where wired: active = tripped. */
   externalFault?: DigitalInput;
+  /** The dead-man output (gpio.heartbeat), opened at its idle level. */
+  heartbeat?: PulseOutput;
   /** Relay first (driven open), then the inputs. Safe to call twice. */
   release(): void;
 }
@@ -31,8 +34,8 @@ export interface PiGpioOptions {
   timers?: Timers;
 }
 
-type Role = 'relay' | 'relayFeedback' | 'plugPresent' | 'emergencyStop' | 'externalFault';
-type InputRole = Exclude<Role, 'relay'>;
+type Role = 'relay' | 'heartbeat' | 'relayFeedback' | 'plugPresent' | 'emergencyStop' | 'externalFault';
+type InputRole = Exclude<Role, 'relay' | 'heartbeat'>;
 
 const REQUIRED: readonly Role[] = ['relay', 'plugPresent', 'emergencyStop'];
 const INPUTS: readonly InputRole[] = ['relayFeedback', 'plugPresent', 'emergencyStop', 'externalFault'];
@@ -60,7 +63,7 @@ function resolvePins(gpio: GpioSettings): Map<Role, ResolvedPin> {
   requirePins(gpio);
   const pins = new Map<Role, ResolvedPin>();
   const roleBySysfs = new Map<number, Role>();
-  for (const role of ['relay', ...INPUTS] as const) {
+  for (const role of ['relay', 'heartbeat', ...INPUTS] as const) {
     const pin: PinSettings | undefined = gpio[role];
     if (!pin) continue;
     const configPath = `gpio.${role}`;
@@ -152,7 +155,13 @@ export function createPiGpio(gpio: GpioSettings, log: DriverLogger, options: PiG
   const relay = openRelay(pins.get('relay')!, openLine);
   const opened: Array<{ release(): void }> = [relay];
   const inputs: Partial<Record<InputRole, DigitalInput>> = {};
+  let heartbeat: PulseOutput | undefined;
   try {
+    const pulsePin = pins.get('heartbeat');
+    if (pulsePin) {
+      heartbeat = createGpioPulseOutput(openLine(pulsePin.sysfs, pulseIdleDirection(pulsePin.activeLow), 'none'), pulsePin.activeLow);
+      opened.push(heartbeat);
+    }
     for (const role of INPUTS) {
       const pin = pins.get(role);
       if (!pin) continue;
@@ -176,6 +185,7 @@ export function createPiGpio(gpio: GpioSettings, log: DriverLogger, options: PiG
     plugPresent: inputs.plugPresent!,
     emergencyStop: inputs.emergencyStop!,
     externalFault: inputs.externalFault,
+    heartbeat,
     release() {
       if (released) return;
       released = true;

@@ -23,4 +23,6 @@ export interface GpioSettings {
   emergencyStop?: PinSettings;
   /** The protection device's (RCD's) auxiliary contact: active = tripped. */
   externalFault?: PinSettings;
+  /** The dead-man output (square wave while the relay is meant to be closed). */
+  heartbeat?: PinSettings;
 }

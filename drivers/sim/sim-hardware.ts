@@ -3,6 +3,7 @@
 import type { Hardware, HardwareSimulation } from '../types.js';
 import { SimInput } from './sim-input.js';
 import { SimMeter } from './sim-meter.js';
+import { SimPulseOutput } from './sim-pulse-output.js';
 import { SimRelay, type ContactMode } from './sim-relay.js';
 
 export interface SimHardwareOptions {
@@ -18,6 +19,7 @@ export interface SimHardware extends Hardware {
   simulation: HardwareSimulation;
   simMeter: SimMeter;
   simRelay: SimRelay;
+  heartbeat: SimPulseOutput;
 }
 
 interface Injection {
@@ -35,6 +37,7 @@ export function createSimHardware(options: SimHardwareOptions): SimHardware {
   const plugPresent = new SimInput(false);
   const emergencyStop = new SimInput(false);
   const externalFault = new SimInput(false);
+  const heartbeat = new SimPulseOutput();
   const meter = new SimMeter({
     powerW: options.powerW,
     initialImportKwh: options.initialImportKwh,
@@ -87,11 +90,13 @@ export function createSimHardware(options: SimHardwareOptions): SimHardware {
     plugPresent,
     emergencyStop,
     externalFault,
+    heartbeat,
     simulation,
     simMeter: meter,
     simRelay: relay,
     async release() {
       relay.release();
+      heartbeat.release();
       await meter.close();
     },
   };
