@@ -15,7 +15,7 @@ import { promisify } from 'node:util';
 
 const run = promisify(execFile);
 const REPO = fileURLToPath(new URL('..', import.meta.url));
-const TEST_AID_NAME = /(^|[-.])(fake|mock|stub|manual-clock|memory-transport|recording-logger)([-.]|$)/;
+const TEST_AID_NAME = /(^|[-.])(fake|mock|stub|manual-clock|memory-transport|recording-logger|memory-logger)([-.]|$)/;
 
 async function filesUnder(root: string, skip: (name: string) => boolean = () => false): Promise<string[]> {
   const found: string[] = [];
@@ -31,13 +31,23 @@ async function filesUnder(root: string, skip: (name: string) => boolean = () => 
   return found.sort();
 }
 
+/** Relative module specifiers of an emitted ES module: static imports and exports, and import(). */
+function relativeImports(code: string): string[] {
+  return [...code.matchAll(/(?:\bfrom\s*|\bimport\s*\(\s*|\bimport\s+)['"](\.{1,2}\/[^'"]+)['"]/g)].map((match) => match[1]!);
+}
+
+/** An emitted module with no code: its source declared only types. */
+function isTypesOnly(code: string): boolean {
+  return code.replace(/\/\/.*$/gm, '').trim() === 'export {};';
+}
+
 const cleanup: string[] = [];
 after(async () => {
   for (const dir of cleanup) await rm(dir, { recursive: true, force: true });
 });
 
 describe('build output', () => {
-  it('the production build emits the CLI and its commands, and no testing/ folder, fake or test module', async () => {
+  it('the production build emits the CLI and its commands, nothing the CLI never loads, and no testing/ folder, fake or test module', async () => {
     const outDir = await mkdtemp(join(tmpdir(), 'charger-agent-dist-'));
     cleanup.push(outDir);
     await run(process.execPath, [join(REPO, 'node_modules/typescript/bin/tsc'), '-p', join(REPO, 'tsconfig.build.json'), '--outDir', outDir], { cwd: REPO });
@@ -52,6 +62,23 @@ describe('build output', () => {
     assert.deepEqual(aids, [], 'fake or mock modules in the build output');
     const tests = emitted.filter((file) => /\.test\.js(\.map)?$/.test(file));
     assert.deepEqual(tests, [], 'test files in the build output');
+
+    // Everything emitted is what the CLI can load (its commands are dynamic imports): a module that
+    // nothing production imports is a test aid or dead code, and is not shipped to the device.
+    const reached = new Set<string>();
+    const queue = ['agent/cli.js'];
+    for (let file = queue.pop(); file !== undefined; file = queue.pop()) {
+      if (reached.has(file)) continue;
+      reached.add(file);
+      const path = join(outDir, file);
+      for (const specifier of relativeImports(await readFile(path, 'utf8'))) queue.push(relative(outDir, resolve(dirname(path), specifier)));
+    }
+    assert.ok(reached.size > 50, `only ${reached.size} modules reached from agent/cli.js`);
+    const unreached: string[] = [];
+    for (const file of emitted.filter((f) => f.endsWith('.js') && !reached.has(f))) {
+      if (!isTypesOnly(await readFile(join(outDir, file), 'utf8'))) unreached.push(file);
+    }
+    assert.deepEqual(unreached, [], 'modules in the build output that the CLI never loads');
   });
 
   it('every test aid in the sources sits in a testing/ folder and no production module imports one', async () => {

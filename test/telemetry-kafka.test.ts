@@ -11,7 +11,7 @@ import { after, describe, it } from 'node:test';
 import { Kafka, logLevel } from 'kafkajs';
 import type { TelemetryEvent } from '../agent/charging/types.js';
 import { configSchema } from '../agent/config/schema.js';
-import { createMemoryLogger } from '../agent/logging/logger.js';
+import { createMemoryLogger } from '../agent/logging/testing/memory-logger.js';
 import { createTelemetryPipeline } from '../agent/telemetry/pipeline.js';
 import { chargingSession } from '../agent/telemetry/testing/charging-session.js';
 import { requireBrokers, startPrivateServices } from './support/services.js';

@@ -13,7 +13,7 @@ import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { connect, type MqttClient } from 'mqtt';
 import { configSchema } from '../agent/config/schema.js';
-import { createMemoryLogger } from '../agent/logging/logger.js';
+import { createMemoryLogger } from '../agent/logging/testing/memory-logger.js';
 import { createMqttSink, mqttTopics } from '../agent/telemetry/mqtt-sink.js';
 import { createTelemetryPipeline } from '../agent/telemetry/pipeline.js';
 import { chargingSession } from '../agent/telemetry/testing/charging-session.js';

@@ -6,7 +6,7 @@ import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { createMemoryLogger } from '../agent/logging/logger.js';
+import { createMemoryLogger } from '../agent/logging/testing/memory-logger.js';
 import { openTelemetryStore } from '../agent/telemetry/store.js';
 import { chargingSession } from '../agent/telemetry/testing/charging-session.js';
 

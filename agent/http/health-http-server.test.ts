@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { connect, createServer, type AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { createMemoryLogger } from '../logging/logger.js';
+import { createMemoryLogger } from '../logging/testing/memory-logger.js';
 import type { AgentSnapshot } from '../snapshot.js';
 import { HealthHttpServer, HTTP_LIMITS, startHealthHttpServer } from './health-http-server.js';
 import { assertPromtoolClean } from './testing/promtool-check.js';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { AgentSnapshot } from '../snapshot.js';
 import { createAgentMetrics } from './metrics.js';
-import { promtoolCheckMetrics } from './promtool.js';
+import { promtoolCheckMetrics } from './testing/promtool.js';
 import { assertPromtoolClean } from './testing/promtool-check.js';
 import { healthySnapshot } from './testing/snapshot-fixture.js';
 

@@ -68,7 +68,7 @@ function levelFromEnv(): Priority {
 }
 
 /** The shortcuts of a Logger around one `log` function. */
-function loggerFrom(log: Logger['log'], child: Logger['child']): Logger {
+export function loggerFrom(log: Logger['log'], child: Logger['child']): Logger {
   return {
     log,
     crit: (event, fields) => log('crit', event, fields),
@@ -90,21 +90,4 @@ export function createLogger(options: LoggerOptions = {}, base: LogFields = {}):
     write(formatLine(priority, event, { ...base, ...fields }, pretty));
   };
   return loggerFrom(log, (fields) => createLogger(options, { ...base, ...fields }));
-}
-
-export interface MemoryLine {
-  priority: Priority;
-  event: string;
-  fields: LogFields;
-}
-
-/** A logger that keeps its lines in memory, for tests. */
-export function createMemoryLogger(): Logger & { lines: MemoryLine[] } {
-  const lines: MemoryLine[] = [];
-  const make = (base: LogFields): Logger =>
-    loggerFrom(
-      (priority, event, fields = {}) => void lines.push({ priority, event, fields: { ...base, ...fields } }),
-      (fields) => make({ ...base, ...fields }),
-    );
-  return Object.assign(make({}), { lines });
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { createMemoryLogger } from './logger.js';
+import { createMemoryLogger } from './testing/memory-logger.js';
 import { OutageLog } from './outage-log.js';
 
 describe('outage log', () => {

@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
-import { createMemoryLogger } from '../logging/logger.js';
+import { createMemoryLogger } from '../logging/testing/memory-logger.js';
 import type { MeterQos } from '../snapshot.js';
 import { DriverError, type EnergyMeter, type MeterReading } from '../../drivers/types.js';
 import { MeterLink, qosClassOf, type MeterLinkSettings } from './link.js';

@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, describe, it } from 'node:test';
-import { createMemoryLogger } from '../logging/logger.js';
+import { createMemoryLogger } from '../logging/testing/memory-logger.js';
 import { decideAlert, initialAlertPolicy, redactUrl, WebhookAlerter, type AlertPayload, type WebhookConfig } from './alerts.js';
 import type { MonitorMessage } from './monitor-core.js';
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { describe, it } from 'node:test';
-import { createMemoryLogger } from '../logging/logger.js';
+import { createMemoryLogger } from '../logging/testing/memory-logger.js';
 import { DeliveryQueue, type QueuedMessage } from './delivery-queue.js';
 import { FakeSink } from './testing/fake-sink.js';
 

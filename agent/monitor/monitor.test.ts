@@ -4,7 +4,7 @@ import { createServer as createHttpServer } from 'node:http';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { afterEach, describe, it } from 'node:test';
 import { configSchema } from '../config/schema.js';
-import { createMemoryLogger } from '../logging/logger.js';
+import { createMemoryLogger } from '../logging/testing/memory-logger.js';
 import { FakeSink } from './testing/fake-sink.js';
 import { Monitor, type MonitorOptions } from './monitor.js';
 import type { MonitorMessage, ProbeResult } from './monitor-core.js';

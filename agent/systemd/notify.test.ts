@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it, mock } from 'node:test';
-import { createMemoryLogger } from '../logging/logger.js';
+import { createMemoryLogger } from '../logging/testing/memory-logger.js';
 import { createNotifier, statusLine, watchdogIntervalMs, type Liveness } from './notify.js';
 import { NotifyError, type NotifySender } from './notify-sender.js';
 

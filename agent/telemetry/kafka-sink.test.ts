@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { configSchema } from '../config/schema.js';
-import { createMemoryLogger } from '../logging/logger.js';
+import { createMemoryLogger } from '../logging/testing/memory-logger.js';
 import { createKafkaSink, kafkaSinkInternals } from './kafka-sink.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'charger-kafka-sink-'));

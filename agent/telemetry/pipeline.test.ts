@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import type { TelemetryEvent } from '../charging/types.js';
 import { configSchema, type ConfigInput } from '../config/schema.js';
-import { createMemoryLogger } from '../logging/logger.js';
+import { createMemoryLogger } from '../logging/testing/memory-logger.js';
 import { createTelemetryPipeline } from './pipeline.js';
 import { chargingSession } from './testing/charging-session.js';
 import { FakeKafkaSink, FakeMqttSink } from './testing/fake-sinks.js';

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { createMemoryLogger } from '../logging/logger.js';
+import { createMemoryLogger } from '../logging/testing/memory-logger.js';
 import { runSessionsCommand } from './sessions-command.js';
 import { openTelemetryStore } from './store.js';
 import { chargingSession } from './testing/charging-session.js';

@@ -9,7 +9,7 @@ import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import type { TelemetryEvent } from '../charging/types.js';
-import { createMemoryLogger } from '../logging/logger.js';
+import { createMemoryLogger } from '../logging/testing/memory-logger.js';
 import { openTelemetryStore, readLedger, storePath, type StoreOptions, type TelemetryStore } from './store.js';
 import { chargingSession } from './testing/charging-session.js';
 

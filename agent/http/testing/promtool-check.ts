@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import type { TestContext } from 'node:test';
-import { promtoolCheckMetrics } from '../promtool.js';
+import { promtoolCheckMetrics } from './promtool.js';
 
 /** /metrics text passes `promtool check metrics` with no lint problem; without promtool it fails on CI and skips elsewhere. */
 export async function assertPromtoolClean(t: TestContext, text: string): Promise<void> {

@@ -1,5 +1,5 @@
 // Runs `promtool check metrics` (Debian package prometheus) on an exposition text: the same lint
-// Prometheus maintainers apply. For tests and for `diagnose`.
+// Prometheus maintainers apply. A test aid: nothing in the agent runs it.
 import { spawn } from 'node:child_process';
 
 export interface PromtoolResult {
