@@ -12,7 +12,7 @@ import { after, describe, it } from 'node:test';
 import { Worker } from 'node:worker_threads';
 import { loadConfig } from '../agent/config/load.js';
 import { Agent } from '../agent/controller.js';
-import { createMemoryLogger } from '../agent/logging/logger.js';
+import { createMemoryLogger } from '../agent/logging/testing/memory-logger.js';
 import { createGpioPulseOutput, pulseIdleDirection } from '../drivers/gpio/pulse-output.js';
 import { fileLineOpener, makeSysfsRoot, PI5_CHIPS } from '../drivers/gpio/testing/fake-sysfs.js';
 import { createSimHardware } from '../drivers/sim/sim-hardware.js';

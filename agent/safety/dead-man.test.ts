@@ -7,7 +7,8 @@ import { createSimHardware, type SimHardware } from '../../drivers/sim/sim-hardw
 import { SimPulseOutput } from '../../drivers/sim/sim-pulse-output.js';
 import { loadConfig } from '../config/load.js';
 import { Agent } from '../controller.js';
-import { createLogger, createMemoryLogger } from '../logging/logger.js';
+import { createLogger } from '../logging/logger.js';
+import { createMemoryLogger } from '../logging/testing/memory-logger.js';
 import { DeadManPulse } from './dead-man.js';
 
 const HZ = 50;
