@@ -35,7 +35,7 @@ export async function createHardware(config: Config, log: Logger): Promise<Hardw
     const gpio = createPiGpio(config.gpio, log);
     hardware = { ...gpio, release: async () => gpio.release() };
   } else {
-    const sim = createSimHardware({ ...config.sim, meterTimeoutMs: config.meter.timeoutMs });
+    const sim = createSimHardware({ ...config.sim, meterTimeoutMs: config.meter.timeoutMs, heartbeat: config.gpio.heartbeat !== undefined });
     hardware = sim;
     simMeter = sim.simMeter;
   }

@@ -6,6 +6,7 @@ import { afterEach, beforeEach, describe, it } from 'node:test';
 import { createSimHardware, type SimHardware } from '../../drivers/sim/sim-hardware.js';
 import { SimPulseOutput } from '../../drivers/sim/sim-pulse-output.js';
 import { loadConfig } from '../config/load.js';
+import { createHardware } from '../hardware.js';
 import { Agent } from '../controller.js';
 import { createLogger } from '../logging/logger.js';
 import { createMemoryLogger } from '../logging/testing/memory-logger.js';
@@ -44,7 +45,7 @@ async function chargingAgent(): Promise<{ agent: Agent; sim: SimHardware }> {
   });
   config.sim.relayFollowMs = 0;
   assert.equal(config.gpio.heartbeatHz, HZ, 'the default frequency');
-  const sim = createSimHardware({ ...config.sim, meterTimeoutMs: 100 });
+  const sim = createSimHardware({ ...config.sim, meterTimeoutMs: 100, heartbeat: true });
   agent = new Agent({
     config,
     log: createLogger({ write: () => {} }),
@@ -63,14 +64,14 @@ describe('the dead-man output', () => {
   it('toggles at gpio.heartbeatHz while charging and is still while the relay is open', async () => {
     const { agent: a, sim } = await chargingAgent();
     await observe(100);
-    assert.deepEqual(sim.heartbeat.edgesMs, [], 'no edges while idle');
+    assert.deepEqual(sim.heartbeat!.edgesMs, [], 'no edges while idle');
 
     assert.equal(a.handleLine('AUTORIZAR_SUMINISTRO#D1', '127.0.0.1'), 'ACK#AUTORIZAR_SUMINISTRO');
     sim.simulation.inject('plug', []);
     await eventually(() => state(a) === 'Charging');
-    const from = sim.heartbeat.edgesMs.length;
+    const from = sim.heartbeat!.edgesMs.length;
     await observe(500);
-    const edges = sim.heartbeat.edgesMs.length - from;
+    const edges = sim.heartbeat!.edgesMs.length - from;
     // 50 Hz is 100 edges a second: 50 in 500 ms, fewer if the loop is slow, never more than a few extra
     assert.ok(edges >= 20 && edges <= 55, `expected about 50 edges in 500 ms at ${HZ} Hz, got ${edges}`);
   });
@@ -79,15 +80,27 @@ describe('the dead-man output', () => {
     const { agent: a, sim } = await chargingAgent();
     a.handleLine('AUTORIZAR_SUMINISTRO#D1', '127.0.0.1');
     sim.simulation.inject('plug', []);
-    await eventually(() => state(a) === 'Charging' && sim.heartbeat.edgesMs.length > 10);
+    await eventually(() => state(a) === 'Charging' && sim.heartbeat!.edgesMs.length > 10);
 
     sim.simulation.inject('estop', ['on']);
     const openedMs = performance.now();
     assert.equal(sim.simRelay.isCommandedClosed, false);
     await observe(10 * PERIOD_MS);
-    const late = sim.heartbeat.edgesMs.filter((at) => at > openedMs + PERIOD_MS);
+    const late = sim.heartbeat!.edgesMs.filter((at) => at > openedMs + PERIOD_MS);
     assert.deepEqual(late, [], 'no edge later than one period after the relay opened');
-    assert.equal(sim.heartbeat.level, 0, 'held at the idle level');
+    assert.equal(sim.heartbeat!.level, 0, 'held at the idle level');
+  });
+
+  it('the simulation has a dead-man output only when gpio.heartbeat is configured (its timer costs CPU)', async () => {
+    const flags = { hardware: 'sim', 'state-dir': stateDir };
+    const without = await createHardware(loadConfig({ env: {}, flags }), createMemoryLogger());
+    assert.equal(without.hardware.heartbeat, undefined);
+    const config = loadConfig({ env: {}, flags });
+    config.gpio.heartbeat = { sysfs: 600, activeLow: false };
+    const withPin = await createHardware(config, createMemoryLogger());
+    assert.ok(withPin.hardware.heartbeat instanceof SimPulseOutput);
+    await without.hardware.release();
+    await withPin.hardware.release();
   });
 
   it('logs a gap when the loop could not toggle for five periods, and a write failure once', () => {

@@ -13,13 +13,15 @@ export interface SimHardwareOptions {
   phases: 1 | 3;
   relayFollowMs: number;
   meterTimeoutMs: number;
+  /** Simulate the dead-man output (gpio.heartbeat is configured): its timer costs CPU, so only then. */
+  heartbeat?: boolean;
 }
 
 export interface SimHardware extends Hardware {
   simulation: HardwareSimulation;
   simMeter: SimMeter;
   simRelay: SimRelay;
-  heartbeat: SimPulseOutput;
+  heartbeat?: SimPulseOutput;
 }
 
 interface Injection {
@@ -37,7 +39,7 @@ export function createSimHardware(options: SimHardwareOptions): SimHardware {
   const plugPresent = new SimInput(false);
   const emergencyStop = new SimInput(false);
   const externalFault = new SimInput(false);
-  const heartbeat = new SimPulseOutput();
+  const heartbeat = options.heartbeat ? new SimPulseOutput() : undefined;
   const meter = new SimMeter({
     powerW: options.powerW,
     initialImportKwh: options.initialImportKwh,
@@ -96,7 +98,7 @@ export function createSimHardware(options: SimHardwareOptions): SimHardware {
     simRelay: relay,
     async release() {
       relay.release();
-      heartbeat.release();
+      heartbeat?.release();
       await meter.close();
     },
   };
