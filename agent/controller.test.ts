@@ -219,9 +219,9 @@ describe('controller: safety order', () => {
     await eventually(() => info(rig.agent).meter !== null);
     rig.agent.handleLine('AUTORIZAR_SUMINISTRO#D1', 'x');
     rig.sim.simulation.inject('plug', []);
-    await eventually(() => info(rig.agent).state === 'Charging' && info(rig.agent).relay.feedback === 'closed', 3000);
+    await eventually(() => info(rig.agent).state === 'Charging' && info(rig.agent).relay.feedback === 'closed', 10_000);
     rig.sim.simulation.inject('unplug', []);
-    await eventually(() => info(rig.agent).state === 'Available', 3000);
+    await eventually(() => info(rig.agent).state === 'Available', 10_000);
     assert.deepEqual(info(rig.agent).faults, []);
     assert.ok(rig.log.lines.some((l) => l.event === 'session_ended' && l.fields.reason === 'unplugged'));
   });

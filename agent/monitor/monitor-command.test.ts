@@ -101,7 +101,8 @@ describe('charger-agent monitor', () => {
 
   it('--test exits 1 when the engine or a broker does not answer, with one row each', async () => {
     const [enginePort, kafkaPort, mqttPort] = [await closedPort(), await closedPort(), await closedPort()];
-    const result = await run(['--test', '--port', String(enginePort), '--kafka-brokers', `127.0.0.1:${kafkaPort}`, '--mqtt-url', `mqtt://127.0.0.1:${mqttPort}`]);
+    // a refused connection is answered at once; the long connect timeout keeps a loaded machine from calling it TIMEOUT
+    const result = await run(['--test', '--connect-timeout-ms', '20000', '--port', String(enginePort), '--kafka-brokers', `127.0.0.1:${kafkaPort}`, '--mqtt-url', `mqtt://127.0.0.1:${mqttPort}`]);
     assert.equal(result.code, 1);
     const rows = result.stdout.trim().split('\n').slice(1);
     assert.equal(rows.length, 3);

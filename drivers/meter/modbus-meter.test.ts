@@ -18,7 +18,7 @@ async function meterOn(model: MeterModel, options: { refuseGaps?: boolean; initi
   const sim = new MeterSimulator({ transport: meterSide, model, ...options });
   running.push(sim);
   await sim.start();
-  const client = new ModbusRtuClient({ transport: clientSide, baud: 115_200, timeoutMs: 50, retries: 0 });
+  const client = new ModbusRtuClient({ transport: clientSide, baud: 115_200, timeoutMs: 2000, retries: 0 }); // generous: no test here waits for a timeout
   const meter = new ModbusEnergyMeter({ client, unit: 1, model });
   await meter.open();
   return { sim, meter, client };

@@ -14,7 +14,13 @@ afterEach(async () => {
   await Promise.all(running.splice(0).map((sim) => sim.stop()));
 });
 
-async function rig(options: { model?: MeterModel; behaviour?: Partial<SimBehaviour>; sim?: Partial<MeterSimulatorOptions>; retries?: number } = {}) {
+/** Long enough that a loaded machine never times out an answer that was sent; tests of silence pass a short one. */
+const ANSWER_TIMEOUT_MS = 2000;
+const SILENCE_TIMEOUT_MS = 30;
+/** For tests that see both a silence and good answers: short enough to keep them quick, long enough for a loaded machine. */
+const MIXED_TIMEOUT_MS = 250;
+
+async function rig(options: { model?: MeterModel; behaviour?: Partial<SimBehaviour>; sim?: Partial<MeterSimulatorOptions>; retries?: number; timeoutMs?: number } = {}) {
   const [clientSide, meterSide] = createTransportPair();
   const simClock = new ManualClock(1_700_000_000_000);
   const sim = new MeterSimulator({
@@ -27,7 +33,7 @@ async function rig(options: { model?: MeterModel; behaviour?: Partial<SimBehavio
   });
   running.push(sim);
   await sim.start();
-  const client = new ModbusRtuClient({ transport: clientSide, baud: 115_200, timeoutMs: 30, retries: options.retries ?? 2 });
+  const client = new ModbusRtuClient({ transport: clientSide, baud: 115_200, timeoutMs: options.timeoutMs ?? ANSWER_TIMEOUT_MS, retries: options.retries ?? 2 });
   const meter = new ModbusEnergyMeter({ client, unit: 1, model: options.model ?? 'sdm630', now: () => simClock.now() });
   await meter.open();
   return { sim, simClock, client, meter, clientSide, meterSide };
@@ -89,7 +95,7 @@ test('corrupting every CRC fails the read with METER_CRC after every retry', asy
 });
 
 test('dropping every answer fails the read with METER_TIMEOUT', async () => {
-  const { meter, client } = await rig({ behaviour: { dropShare: 1 }, retries: 1 });
+  const { meter, client } = await rig({ behaviour: { dropShare: 1 }, retries: 1, timeoutMs: SILENCE_TIMEOUT_MS });
   const error = await rejection(meter.read());
   assert.equal(error.code, 'METER_TIMEOUT');
   assert.equal(error.message, 'METER_TIMEOUT: no answer from unit 1 on memory:a within 30 ms (after 2 attempts)');
@@ -97,7 +103,7 @@ test('dropping every answer fails the read with METER_TIMEOUT', async () => {
 });
 
 test('a silent meter answers nothing until it is told to speak again', async () => {
-  const { meter, sim } = await rig({ retries: 0 });
+  const { meter, sim } = await rig({ retries: 0, timeoutMs: MIXED_TIMEOUT_MS });
   sim.setBehaviour({ silent: true });
   assert.equal((await rejection(meter.read())).code, 'METER_TIMEOUT');
   sim.setBehaviour({ silent: false });
@@ -129,7 +135,7 @@ test('noise before answers and answers cut in two still read correctly', async (
 
 test('the same seed gives the same faults', async () => {
   const tagsOf = async () => {
-    const { meter, sim } = await rig({ behaviour: { corruptShare: 0.3, dropShare: 0.2 }, retries: 0 });
+    const { meter, sim } = await rig({ behaviour: { corruptShare: 0.3, dropShare: 0.2 }, retries: 0, timeoutMs: SILENCE_TIMEOUT_MS });
     for (let i = 0; i < 15; i += 1) await meter.read().catch(() => undefined);
     await sim.stop();
     return sim.truth().served.map((answer) => answer.tags.join('+'));
@@ -140,7 +146,7 @@ test('the same seed gives the same faults', async () => {
 });
 
 test('a stacked behaviour applies after the built-in ones and can be removed', async () => {
-  const { meter, sim } = await rig({ retries: 0 });
+  const { meter, sim } = await rig({ retries: 0, timeoutMs: MIXED_TIMEOUT_MS });
   let answered = 0;
   const remove = sim.addBehaviour((_request, answer) => (++answered > 2 ? { ...answer, chunks: [], tags: [...answer.tags, 'silent'] } : answer));
   await meter.read();
@@ -151,7 +157,7 @@ test('a stacked behaviour applies after the built-in ones and can be removed', a
 });
 
 test('a request for another unit is ignored, as on a shared bus', async () => {
-  const { client, sim } = await rig({ retries: 0 });
+  const { client, sim } = await rig({ retries: 0, timeoutMs: MIXED_TIMEOUT_MS });
   assert.equal((await rejection(client.readInputRegisters(9, 0, 2))).code, 'METER_TIMEOUT');
   assert.equal(sim.truth().stats.ignored, 1);
 });
