@@ -137,6 +137,17 @@ describe('systemd units', () => {
     assert.ok(writable.includes('-/sys/class/gpio'), 'sysfs GPIO export/unexport');
     assert.ok(writable.includes('-/sys/devices/platform'), 'where /sys/class/gpio/gpioN/value really lives');
   });
+
+  it('charger-agent.service drives the relay line open after every end of the agent: ExecStopPost runs relay-safe on the config ExecStart reads', async () => {
+    const settings = unitSettings(await readFile(join(SYSTEMD_DIR, 'charger-agent.service'), 'utf8'));
+    const [start] = settings.get('ExecStart')!;
+    const stopPost = settings.get('ExecStopPost') ?? [];
+    assert.equal(stopPost.length, 1);
+    // no "-" prefix: a relay-safe that fails leaves the unit failed, visible in systemctl status
+    assert.match(stopPost[0]!, /^\/usr\/bin\/node \/opt\/charger-agent\/dist\/agent\/cli\.js relay-safe /);
+    const config = (line: string) => /--config (\S+)/.exec(line)?.[1];
+    assert.equal(config(stopPost[0]!), config(start!));
+  });
 });
 
 describe('configuration examples', () => {
