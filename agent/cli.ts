@@ -17,6 +17,7 @@ const COMMANDS: CommandEntry[] = [
   { name: 'sessions', summary: 'list the session ledger (the billing record)', load: async () => (await import('./telemetry/sessions-command.js')).runSessionsCommand },
   { name: 'diagnose', summary: 'read the journal and report problems with severity, causes and actions', load: async () => (await import('./diagnose/command.js')).runDiagnoseCommand },
   { name: 'relay-safe', summary: 'drive the relay line open (the unit\'s ExecStopPost; loads no dependencies)', load: async () => (await import('./safety/relay-safe-command.js')).runRelaySafeCommand },
+  { name: 'csms', summary: 'a development OCPP 1.6J central system to try the agent against', load: async () => (await import('./ocpp/csms-command.js')).runCsmsCommand },
   { name: 'meter-sim', summary: 'run the Modbus RTU meter simulator on a serial path', load: async () => (await import('../drivers/meter/simulator-cli.js')).runMeterSim },
 ];
 

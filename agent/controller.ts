@@ -10,6 +10,7 @@ import type { Config } from './config/schema.js';
 import { createHardware, type HardwareSetup } from './hardware.js';
 import { startHealthHttpServer, type HealthHttpServer } from './http/health-http-server.js';
 import { LOG_EVENTS } from './logging/events.js';
+import type { CoreView, Northbound } from './northbound.js';
 import type { Logger, Priority } from './logging/logger.js';
 import { REPLY, WIRE_NAME, ack, nack, parseRequest, type Request } from './protocol/commands.js';
 import { HealthServer, type DropReason } from './protocol/health-server.js';
@@ -30,6 +31,10 @@ export interface AgentOptions {
   env?: NodeJS.ProcessEnv;
   /** Called when the hardware is lost: the CLI exits non-zero so systemd restarts the agent. */
   onFatal?: (error: unknown) => void;
+  /** Northbound interfaces beside the TCP protocol; built from the config (ocpp.url) when absent. */
+  northbound?: Northbound[];
+  /** A northbound interface asked for a restart (OCPP Reset): the CLI stops the agent and exits. */
+  onRestart?: (kind: 'soft' | 'hard') => void;
 }
 
 export interface AgentAddresses {
@@ -65,6 +70,7 @@ export class Agent {
   private recoveryTimer: NodeJS.Timeout | undefined;
   private recovered = false;
   private started = false;
+  private northbound: Northbound[] = [];
 
   constructor(private readonly options: AgentOptions) {
     const { config } = options;
@@ -128,6 +134,7 @@ export class Agent {
     });
     const health = await this.healthServer.start();
     this.httpServer = await this.startHttp();
+    await this.startNorthbound();
     this.started = true;
 
     this.notifier = this.options.notifier ?? createNotifier({ log, env: this.options.env, liveness: () => this.heartbeats.check() });
@@ -150,6 +157,26 @@ export class Agent {
   stop(reason = 'signal'): Promise<void> {
     this.stopping ??= this.shutdown(reason);
     return this.stopping;
+  }
+
+  /** A northbound interface that fails to start is logged and left out: charging and the TCP protocol go on. */
+  private async startNorthbound(): Promise<void> {
+    const { config, log } = this.options;
+    const wanted = this.options.northbound ?? (config.ocpp.url ? [await this.createOcpp()] : []);
+    const port = { handle: this.handle.bind(this), snapshot: this.snapshot.bind(this), view: this.view.bind(this), restart: (kind: 'soft' | 'hard') => this.options.onRestart?.(kind) };
+    for (const part of wanted) {
+      try {
+        await part.start(port);
+        this.northbound.push(part);
+      } catch (error) {
+        log.err('northbound_unavailable', { part: part.name, error: error instanceof Error ? error.message : String(error) });
+      }
+    }
+  }
+
+  private async createOcpp(): Promise<Northbound> {
+    const { createOcppChargePoint } = await import('./ocpp/charge-point.js');
+    return createOcppChargePoint({ config: this.options.config, log: this.options.log.child({ link: 'ocpp' }) });
   }
 
   /** HTTP /health and /metrics are for monitoring: a port that cannot be had is logged, charging goes on. */
@@ -179,6 +206,7 @@ export class Agent {
     await this.notifier?.stopping('stopping');
     if (this.setup) this.dispatch({ type: 'shutdown' });
     this.deadMan?.stop();
+    await Promise.allSettled(this.northbound.map((part) => part.stop()));
     await this.healthServer?.stop();
     await this.httpServer?.stop();
     clearInterval(this.tickTimer);
@@ -236,6 +264,7 @@ export class Agent {
     this.recoverInterrupted(reading);
     this.dispatch({ type: 'meter_reading', reading });
     this.pipeline.publishReading(reading, chargeState(this.core));
+    for (const part of this.northbound) part.onReading(reading);
   }
 
   private tick(): void {
@@ -291,6 +320,7 @@ export class Agent {
   private execute(action: CoreAction): void {
     if (action.type === 'relay') return this.commandRelay(action.close);
     this.pipeline.publish(action.event);
+    for (const part of this.northbound) part.onTelemetry(action.event);
     this.logTelemetry(action.event);
   }
 
@@ -422,6 +452,19 @@ export class Agent {
       meter: this.meterLink.qos(),
       telemetry: this.pipeline.status(),
       healthChecks: { ...this.healthChecks },
+    };
+  }
+
+  view(): CoreView {
+    const core = this.core;
+    const session = core.session;
+    return {
+      state: chargeState(core),
+      inService: core.inService,
+      plugged: core.plugged,
+      faults: core.faults,
+      session: session && { id: session.id, driverId: session.driverId, chargingSinceMs: session.startedAtMs },
+      lastReading: core.lastReading,
     };
   }
 

@@ -5,6 +5,8 @@ export const EXIT = {
   usage: 2,
   /** EX_CONFIG: systemd's RestartPreventExitStatus=78 stops a bad config from restart-looping. */
   config: 78,
+  /** EX_TEMPFAIL: an OCPP soft Reset; systemd's Restart=on-failure starts the agent again. */
+  restart: 75,
 } as const;
 
 /**

@@ -73,7 +73,7 @@ export async function runRunCommand(argv: string[], injected: { hardware?: Hardw
   }
   if (demo) config.hardware = 'sim';
 
-  const agent = new Agent({ config, log, hardware: injected.hardware, onFatal: (error) => void fail(agent, log, error) });
+  const agent = new Agent({ config, log, hardware: injected.hardware, onFatal: (error) => void fail(agent, log, error), onRestart: (kind) => void restart(agent, log, kind) });
   installCrashHandlers(agent, log);
   try {
     await agent.start();
@@ -111,6 +111,17 @@ async function fail(agent: Agent, log: Logger, error: unknown): Promise<never> {
   log.crit('hardware_lost', { error: error instanceof Error ? error.message : String(error) });
   await agent.stop('hardware_lost').catch(() => undefined);
   process.exit(EXIT.failure);
+}
+
+/** OCPP Reset: soft stops cleanly (sessions ended, queues flushed) and exits 75; hard opens the relay and exits 1 within a second. */
+async function restart(agent: Agent, log: Logger, kind: 'soft' | 'hard'): Promise<never> {
+  const exit = kind === 'soft' ? EXIT.restart : EXIT.failure;
+  log.notice('restart_requested', { kind, exit });
+  if (kind === 'hard') agent.emergencyOpen();
+  const stopped = agent.stop(`ocpp_${kind}_reset`).catch(() => undefined);
+  if (kind === 'hard') await Promise.race([stopped, new Promise((resolve) => setTimeout(resolve, 1000))]);
+  else await stopped;
+  process.exit(exit);
 }
 
 function installCrashHandlers(agent: Agent, log: Logger): void {

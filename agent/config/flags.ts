@@ -23,6 +23,8 @@ export const RUN_FLAGS: FlagSpec[] = [
   f('kafka-topic', 'kafka.topic', 'string', 'telemetry topic (default cp_telemetry)'),
   f('mqtt-url', 'mqtt.url', 'string', 'e.g. mqtt://127.0.0.1:1883; empty = MQTT off (default off)'),
   f('mqtt-prefix', 'mqtt.prefix', 'string', 'topic prefix (default charger)'),
+  f('ocpp-url', 'ocpp.url', 'string', 'OCPP 1.6J CSMS, e.g. ws://127.0.0.1:8180/ocpp; empty = OCPP off (default off)'),
+  f('ocpp-id', 'ocpp.chargePointId', 'string', 'OCPP charge point identity (default: --cp-id)'),
   f('state-dir', 'stateDir', 'string', 'session ledger and telemetry outbox (default $STATE_DIRECTORY or ~/.local/state/charger-agent)'),
   f('price-per-kwh', 'pricePerKwh', 'number', 'price used for importe (default 0.20)'),
   f('authorization-timeout-s', 'charging.authorizationTimeoutS', 'number', 'an authorization without a vehicle expires (default 60)'),

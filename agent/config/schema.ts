@@ -194,6 +194,31 @@ const demo = z
   })
   .strict();
 
+const ocpp = z
+  .object({
+    url: z
+      .string()
+      .refine((url) => url === '' || /^wss?:\/\/[^\s/]+/i.test(url), 'a ws:// or wss:// URL, or empty')
+      .default('')
+      .describe('empty = OCPP off; the CSMS endpoint, the charge point id is appended as the last path segment'),
+    chargePointId: z.string().regex(/^[A-Za-z0-9._:-]{1,48}$/, 'letters, digits, . _ : - (1 to 48)').optional().describe('default: cpId'),
+    securityProfile: z.union([z.literal(0), z.literal(1), z.literal(2)]).default(0).describe('0 none, 1 basic auth, 2 basic auth over TLS'),
+    passwordFile: filePath.optional().describe('profile 1 and 2: the basic-auth password, read at start'),
+    caFile: filePath.optional().describe('profile 2: CA certificate(s) of the CSMS (PEM); default the system store'),
+    vendor: z.string().min(1).max(20).default('charger-agent'),
+    model: z.string().min(1).max(20).default('charger-agent'),
+    heartbeatIntervalS: z.number().int().positive().default(300).describe('until BootNotification gives one'),
+    meterValueSampleIntervalS: z.number().int().min(0).default(60).describe('MeterValues during a transaction, 0 = none'),
+    clockAlignedDataIntervalS: z.number().int().min(0).default(900).describe('MeterValues at clock-aligned instants, 0 = none'),
+    callTimeoutS: z.number().int().positive().default(30),
+    reconnectMaxS: z.number().int().positive().default(60).describe('longest wait between reconnect attempts (jittered backoff)'),
+    authorizeRemoteTxRequests: z.boolean().default(false),
+    localAuthList: z.array(z.string().min(1).max(20)).default([]).describe('idTags accepted locally, without an Authorize to the CSMS'),
+  })
+  .strict()
+  .refine((o) => o.securityProfile === 0 || o.passwordFile !== undefined, { message: 'security profile 1 and 2 need passwordFile', path: ['passwordFile'] })
+  .refine((o) => o.securityProfile !== 2 || o.url === '' || o.url.startsWith('wss://'), { message: 'security profile 2 needs a wss:// url', path: ['url'] });
+
 export const configSchema = z
   .object({
     cpId: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'letters, digits, . _ - (1 to 64)').default('CP-001'),
@@ -211,6 +236,7 @@ export const configSchema = z
     store: store.prefault({}),
     monitor: monitor.prefault({}),
     demo: demo.prefault({}),
+    ocpp: ocpp.prefault({}),
   })
   .strict();
 

@@ -72,6 +72,18 @@ export const LOG_EVENTS = {
   relaySafeSkipped: 'relay_safe_skipped',
   heartbeatGap: 'heartbeat_gap',
   heartbeatFailed: 'heartbeat_failed',
+  ocppConnected: 'ocpp_connected',
+  ocppDown: 'ocpp_down',
+  ocppBoot: 'ocpp_boot',
+  ocppRequest: 'ocpp_request',
+  ocppInvalidMessage: 'ocpp_invalid_message',
+  ocppMessageFailed: 'ocpp_message_failed',
+  ocppMessageDropped: 'ocpp_message_dropped',
+  ocppTransactionStarted: 'ocpp_transaction_started',
+  ocppTransactionStopped: 'ocpp_transaction_stopped',
+  ocppTransactionRecovered: 'ocpp_transaction_recovered',
+  ocppJournalError: 'ocpp_journal_error',
+  ocppReset: 'ocpp_reset',
 } as const;
 
 export type LogEvent = (typeof LOG_EVENTS)[keyof typeof LOG_EVENTS];
