@@ -43,6 +43,7 @@ describe('OCPP while the CSMS is unreachable', () => {
 
     await sleep(OUTAGE_MS - (Date.now() - downAtMs)); // the outage lasts 30 s, as the issue sets
     await csms.listen();
+    const backAtMs = Date.now();
     const secondStop = await csms.waitFor('StopTransaction', (m) => m.params.idTag === 'DRIVER-OFF', 60_000);
 
     const received = csms.received.filter((m) => TRANSACTION_ACTIONS.has(m.action)).map((m) => messageKey(m.action, m.params));
@@ -66,5 +67,7 @@ describe('OCPP while the CSMS is unreachable', () => {
     assert.ok(second.filter((m) => m.action === 'MeterValues').length >= 1);
     assert.equal(secondStop.params.meterStop - second[0]!.params.meterStart >= 8, true, 'the offline energy is reported');
     assertSchemaClean(csms);
+    const backlog = csms.received.filter((m) => TRANSACTION_ACTIONS.has(m.action) && m.atMs >= backAtMs).length;
+    t.diagnostic(`outage ${OUTAGE_MS} ms: ${backlog} transaction messages delivered ${secondStop.atMs - backAtMs} ms after the CSMS came back; ${received.length} in all, 0 lost, 0 duplicated`);
   });
 });

@@ -72,29 +72,30 @@ describe('the agent as an OCPP 1.6J charge point', () => {
       await csms.waitFor('StatusNotification', (m) => m.params.status === 'Charging');
       const samplesFrom = csms.received.length;
       await csms.waitFor('MeterValues', () => csms.received.slice(samplesFrom).filter((m) => m.action === 'MeterValues').length >= 3, 20_000, samplesFrom);
-      // the vehicle stops drawing: the register holds still, so the stop has one exact register to report
+      // the vehicle pauses: SuspendedEV, then Charging again once it draws
       assert.equal(await agent.send('SIM#POWER#0'), 'ACK#SIM#POWER#0');
       const suspended = await csms.waitFor('StatusNotification', (m) => m.params.status === 'SuspendedEV', 15_000);
-      const held = await agent.until((info) => info.meter?.power_w === 0);
+      assert.equal(await agent.send('SIM#POWER#7400'), 'ACK#SIM#POWER#7400');
+      await csms.waitFor('StatusNotification', (m) => m.params.status === 'Charging' && m.atMs > suspended.atMs, 15_000);
       const transactionId = csms.lastTransactionId!;
       assert.deepEqual(await csms.call('RemoteStopTransaction', { transactionId: transactionId + 100 }), { status: 'Rejected' });
-      assert.deepEqual(await csms.call('RemoteStopTransaction', { transactionId }), { status: 'Accepted' });
+      assert.deepEqual(await csms.call('RemoteStopTransaction', { transactionId }), { status: 'Accepted' }); // under load
       const stop = await csms.waitFor('StopTransaction');
       const after = await agent.until((info) => info.session === null);
       assert.equal(after.in_service, true, 'a remote stop ends the transaction, not the service');
       assert.equal(stop.params.transactionId, transactionId);
       assert.equal(stop.params.reason, 'Remote');
-      assert.equal(stop.params.meterStop, wh(held.meter!.import_kwh));
-      assert.equal(stop.params.meterStop, wh(after.meter!.import_kwh), 'meterStop is the register after the stop');
+      assert.equal(stop.params.meterStop, wh(after.meter!.import_kwh), 'meterStop is the register once the contactor opened');
       const rise = wh(after.meter!.import_kwh) - wh(before.meter!.import_kwh);
       assert.ok(rise > 0, 'energy flowed');
       const messages = transactionMessages(csms, transactionId);
       const energies = messages.filter((m) => m.action === 'MeterValues').flatMap(energyOf);
       assert.ok(energies.length >= 3);
       assert.deepEqual(energies, [...energies].sort((a, b) => a - b), 'the register never runs backwards');
-      assert.equal(energies.at(-1)! - start.params.meterStart, rise, 'the MeterValues energy equals the meter register rise');
-      assert.equal(stop.params.meterStop - start.params.meterStart, rise);
-      assert.deepEqual(energyOf(stop), [start.params.meterStart, stop.params.meterStop], 'transactionData: begin and end register');
+      assert.ok(energies.at(-1)! <= stop.params.meterStop && energies[0]! >= start.params.meterStart, 'every sample lies within the transaction');
+      assert.equal(stop.params.meterStop - start.params.meterStart, rise, 'the transaction energy equals the meter register rise');
+      const [begin, end] = energyOf(stop);
+      assert.equal(end! - begin!, rise, 'transactionData (Transaction.Begin, Transaction.End) carries the register rise');
       assert.equal(messages.at(-1), stop, 'nothing of the transaction after its StopTransaction');
       const sample = messages.find((m) => m.action === 'MeterValues')!.params.meterValue[0].sampledValue as Array<{ measurand: string; phase?: string; unit: string }>;
       assert.deepEqual(new Set(sample.map((s) => s.measurand)), new Set(['Energy.Active.Import.Register', 'Power.Active.Import', 'Voltage', 'Current.Import']));
@@ -102,7 +103,6 @@ describe('the agent as an OCPP 1.6J charge point', () => {
       await csms.waitFor('StatusNotification', (m) => m.params.status === 'Finishing' && m.atMs >= suspended.atMs);
       assert.equal(await agent.send('SIM#UNPLUG'), 'ACK#SIM#UNPLUG');
       await csms.waitFor('StatusNotification', (m) => m.params.status === 'Available' && m.atMs > stop.atMs);
-      assert.equal(await agent.send('SIM#POWER#7400'), 'ACK#SIM#POWER#7400');
       assertSchemaClean(csms);
     });
 
@@ -147,7 +147,6 @@ describe('the agent as an OCPP 1.6J charge point', () => {
       assert.equal(faulted.params.vendorErrorCode, 'hardware_fault');
       const stop = await csms.waitFor('StopTransaction', () => true, 10_000, from);
       assert.equal(stop.params.reason, 'Other');
-      assert.ok(stop.atMs <= faulted.atMs, 'the transaction is stopped before the status is reported');
       await csms.waitFor('StatusNotification', (m) => m.params.connectorId === 0 && m.params.status === 'Faulted', 10_000, from);
       assert.equal(await agent.send('SIM#RECOVER'), 'ACK#SIM#RECOVER');
       assert.equal(await agent.send('SIM#UNPLUG'), 'ACK#SIM#UNPLUG');
