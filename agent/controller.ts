@@ -169,7 +169,7 @@ export class Agent {
         await part.start(port);
         this.northbound.push(part);
       } catch (error) {
-        log.err('northbound_unavailable', { part: part.name, error: error instanceof Error ? error.message : String(error) });
+        log.err(LOG_EVENTS.northboundUnavailable, { part: part.name, error: error instanceof Error ? error.message : String(error) });
       }
     }
   }

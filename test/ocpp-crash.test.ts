@@ -16,7 +16,7 @@ describe('an OCPP transaction cut short by kill -9', { skip: skipWithoutSocat },
     const meter = await startMeterSim(t, pty.meterPath, ['--power-w', '0']);
     const csms = await startCsms(cleanup);
     const args = [...ocppArgs(cleanup, csms, { meterValueSampleIntervalS: 1 }), ...modbusArgs(pty.agentPath)];
-    const first = await startAgent({ args });
+    const first = await startAgent({ readyTimeoutMs: 45_000, args });
     await csms.waitFor('StatusNotification', (m) => m.params.connectorId === 1 && m.params.status === 'Available');
     assert.deepEqual(await csms.call('RemoteStartTransaction', { idTag: 'DRIVER-K9' }), { status: 'Accepted' });
     assert.equal(await first.send('SIM#PLUG'), 'ACK#SIM#PLUG');
@@ -30,7 +30,7 @@ describe('an OCPP transaction cut short by kill -9', { skip: skipWithoutSocat },
     const endWh = Math.round((await meter.truth()).values.importKwh * 1000);
     assert.equal(csms.received.filter((m) => m.action === 'StopTransaction').length, 0, 'no StopTransaction before the restart');
 
-    const second = await startAgent({ args, stateDir: first.stateDir });
+    const second = await startAgent({ readyTimeoutMs: 45_000, args, stateDir: first.stateDir });
     const stop = await csms.waitFor('StopTransaction', () => true, 30_000);
     assert.equal(stop.params.transactionId, 1);
     assert.equal(stop.params.reason, 'Reboot');

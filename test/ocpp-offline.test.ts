@@ -18,7 +18,7 @@ describe('OCPP while the CSMS is unreachable', () => {
   it('delivers every message of a transaction that ended during a 30 s outage, and of one run entirely offline, in order, 0 lost, 0 duplicated', { timeout: 180_000 }, async (t) => {
     const cleanup = (fn: () => unknown) => t.after(fn);
     const csms = await startCsms(cleanup);
-    const agent = await startAgent({ args: ocppArgs(cleanup, csms, { meterValueSampleIntervalS: SAMPLE_S, reconnectMaxS: 2 }) });
+    const agent = await startAgent({ readyTimeoutMs: 45_000, args: ocppArgs(cleanup, csms, { meterValueSampleIntervalS: SAMPLE_S, reconnectMaxS: 2 }) });
     await csms.waitFor('StatusNotification', (m) => m.params.connectorId === 1 && m.params.status === 'Available');
 
     assert.deepEqual(await csms.call('RemoteStartTransaction', { idTag: 'DRIVER-ON' }), { status: 'Accepted' });

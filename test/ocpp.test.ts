@@ -23,7 +23,7 @@ describe('the agent as an OCPP 1.6J charge point', () => {
       c.bootStatus = 'Pending';
       c.bootIntervalS = 1;
     });
-    await startAgent({ args: ocppArgs((fn) => t.after(fn), csms, { chargePointId: 'CP-OCPP-BOOT' }) });
+    await startAgent({ readyTimeoutMs: 45_000, args: ocppArgs((fn) => t.after(fn), csms, { chargePointId: 'CP-OCPP-BOOT' }) });
     const first = await csms.waitFor('BootNotification');
     assert.equal(first.identity, 'CP-OCPP-BOOT');
     assert.equal(first.params.chargePointVendor, 'charger-agent');
@@ -55,7 +55,7 @@ describe('the agent as an OCPP 1.6J charge point', () => {
 
     before(async () => {
       csms = await startCsms((fn) => cleanups.push(fn));
-      agent = await startAgent({ args: ocppArgs((fn) => cleanups.push(fn), csms, { meterValueSampleIntervalS: 1, localAuthList: ['LOCAL-TAG'] }) });
+      agent = await startAgent({ readyTimeoutMs: 45_000, args: ocppArgs((fn) => cleanups.push(fn), csms, { meterValueSampleIntervalS: 1, localAuthList: ['LOCAL-TAG'] }) });
       await csms.waitFor('StatusNotification', (m) => m.params.connectorId === 1 && m.params.status === 'Available');
     });
 
@@ -204,7 +204,7 @@ describe('the agent as an OCPP 1.6J charge point', () => {
     it(`${type} Reset ends the transaction (${reason}) and the process exits ${exitCode} for systemd to restart it`, { timeout: 60_000 }, async (t) => {
       const csms = await startCsms((fn) => t.after(fn));
       const args = ocppArgs((fn) => t.after(fn), csms);
-      const agent = await startAgent({ args });
+      const agent = await startAgent({ readyTimeoutMs: 45_000, args });
       await csms.waitFor('StatusNotification');
       assert.deepEqual(await csms.call('RemoteStartTransaction', { idTag: 'DRIVER-R' }), { status: 'Accepted' });
       await chargingWith(agent);
@@ -214,7 +214,7 @@ describe('the agent as an OCPP 1.6J charge point', () => {
       assert.equal(exited.code, exitCode);
       if (type === 'Hard') {
         // a hard reset waits at most a second for the CSMS: what it did not answer by then goes after the restart, once
-        await startAgent({ args, stateDir: agent.stateDir });
+        await startAgent({ readyTimeoutMs: 45_000, args, stateDir: agent.stateDir });
       }
       const stop = await csms.waitFor('StopTransaction');
       assert.equal(stop.params.reason, reason);

@@ -116,7 +116,7 @@ async function fail(agent: Agent, log: Logger, error: unknown): Promise<never> {
 /** OCPP Reset: soft stops cleanly (sessions ended, queues flushed) and exits 75; hard opens the relay and exits 1 within a second. */
 async function restart(agent: Agent, log: Logger, kind: 'soft' | 'hard'): Promise<never> {
   const exit = kind === 'soft' ? EXIT.restart : EXIT.failure;
-  log.notice('restart_requested', { kind, exit });
+  log.notice(LOG_EVENTS.restartRequested, { kind, exit });
   if (kind === 'hard') agent.emergencyOpen();
   const stopped = agent.stop(`ocpp_${kind}_reset`).catch(() => undefined);
   if (kind === 'hard') await Promise.race([stopped, new Promise((resolve) => setTimeout(resolve, 1000))]);

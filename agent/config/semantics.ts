@@ -77,6 +77,8 @@ function fileProblems(tree: Tree): SemanticProblem[] {
   }
   const mqttUrl = at(tree, 'mqtt.url');
   if (typeof mqttUrl === 'string' && mqttUrl !== '') problems.push(...unreadable(tree, 'mqtt.passwordFile'));
+  const ocppUrl = at(tree, 'ocpp.url');
+  if (typeof ocppUrl === 'string' && ocppUrl !== '') problems.push(...unreadable(tree, 'ocpp.passwordFile'), ...unreadable(tree, 'ocpp.caFile'));
   return problems;
 }
 

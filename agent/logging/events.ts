@@ -84,6 +84,12 @@ export const LOG_EVENTS = {
   ocppTransactionRecovered: 'ocpp_transaction_recovered',
   ocppJournalError: 'ocpp_journal_error',
   ocppReset: 'ocpp_reset',
+  ocppStarted: 'ocpp_started',
+  ocppConnectFailed: 'ocpp_connect_failed',
+  ocppAuthorize: 'ocpp_authorize',
+  ocppInternalError: 'ocpp_internal_error',
+  northboundUnavailable: 'northbound_unavailable',
+  restartRequested: 'restart_requested',
 } as const;
 
 export type LogEvent = (typeof LOG_EVENTS)[keyof typeof LOG_EVENTS];

@@ -124,7 +124,7 @@ export class OcppChargePoint implements Northbound {
     });
     await this.link.start();
     this.loop = this.sendLoop();
-    this.log.info('ocpp_started', { url: config.ocpp.url, queued: this.queue.length, open_transactions: this.recovering.length });
+    this.log.info(LOG_EVENTS.ocppStarted, { url: config.ocpp.url, queued: this.queue.length, open_transactions: this.recovering.length });
   }
 
   async stop(): Promise<void> {
@@ -144,7 +144,7 @@ export class OcppChargePoint implements Northbound {
     try {
       this.follow(event);
     } catch (error) {
-      this.log.err('ocpp_internal_error', { type: event.type, error: (error as Error).message });
+      this.log.err(LOG_EVENTS.ocppInternalError, { type: event.type, error: (error as Error).message });
     }
     this.wake();
   }
@@ -523,7 +523,7 @@ export class OcppChargePoint implements Northbound {
     if (!this.ready()) return 'Accepted';
     try {
       const answer = await this.link.call<{ idTagInfo: { status: string } }>('Authorize', { idTag });
-      this.log.info('ocpp_authorize', { id_tag_status: answer.idTagInfo.status });
+      this.log.info(LOG_EVENTS.ocppAuthorize, { id_tag_status: answer.idTagInfo.status });
       return answer.idTagInfo.status;
     } catch (error) {
       this.callFailed('Authorize', error);

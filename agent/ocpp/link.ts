@@ -32,6 +32,14 @@ export function isCallError(error: unknown): error is Error & { rpcErrorCode: st
   return error instanceof Error && typeof (error as { rpcErrorCode?: unknown }).rpcErrorCode === 'string';
 }
 
+async function readSetting(setting: string, path: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (error) {
+    throw new Error(`OCPP_FILE_UNREADABLE: cannot read ${setting} ${path} (${(error as NodeJS.ErrnoException).code ?? String(error)}); OCPP stays off`);
+  }
+}
+
 export function backoffMs(attempt: number, maxMs: number, random = Math.random): number {
   const ceiling = Math.min(maxMs, RECONNECT_MIN_MS * 2 ** Math.min(attempt, 16));
   return Math.round(ceiling / 2 + random() * (ceiling / 2));
@@ -53,8 +61,8 @@ export class OcppLink {
 
   async start(): Promise<void> {
     const { securityProfile, passwordFile, caFile } = this.options;
-    const password = securityProfile >= 1 && passwordFile ? (await readFile(passwordFile, 'utf8')).replace(/\r?\n$/, '') : undefined;
-    const ca = securityProfile === 2 && caFile ? await readFile(caFile, 'utf8') : undefined;
+    const password = securityProfile >= 1 && passwordFile ? (await readSetting('ocpp.passwordFile', passwordFile)).replace(/\r?\n$/, '') : undefined;
+    const ca = securityProfile === 2 && caFile ? await readSetting('ocpp.caFile', caFile) : undefined;
     this.running = this.run(password, ca);
   }
 
@@ -85,7 +93,7 @@ export class OcppLink {
         attempt = 0;
         await closed; // ocpp-rpc reconnects by itself until it gives up or is closed
       } catch (error) {
-        log.debug('ocpp_connect_failed', { url: this.options.url, attempt, error: (error as Error).message });
+        log.debug(LOG_EVENTS.ocppConnectFailed, { url: this.options.url, attempt, error: (error as Error).message });
       }
       if (this.stopped) return;
       await new Promise<void>((resolve) => {
