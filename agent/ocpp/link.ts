@@ -5,6 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import ocppRpc, { type RPCClient } from 'ocpp-rpc';
 import { LOG_EVENTS } from '../logging/events.js';
+import { Backoff } from '../retry/backoff.js';
 import type { Logger } from '../logging/logger.js';
 
 export interface LinkOptions {
@@ -38,11 +39,6 @@ async function readSetting(setting: string, path: string): Promise<string> {
   } catch (error) {
     throw new Error(`OCPP_FILE_UNREADABLE: cannot read ${setting} ${path} (${(error as NodeJS.ErrnoException).code ?? String(error)}); OCPP stays off`);
   }
-}
-
-export function backoffMs(attempt: number, maxMs: number, random = Math.random): number {
-  const ceiling = Math.min(maxMs, RECONNECT_MIN_MS * 2 ** Math.min(attempt, 16));
-  return Math.round(ceiling / 2 + random() * (ceiling / 2));
 }
 
 export class OcppLink {
@@ -84,20 +80,21 @@ export class OcppLink {
 
   private async run(password: string | undefined, ca: string | undefined): Promise<void> {
     const { log, reconnectMaxMs } = this.options;
-    for (let attempt = 0; !this.stopped; attempt++) {
+    const backoff = new Backoff({ initialMs: RECONNECT_MIN_MS, maxMs: reconnectMaxMs });
+    while (!this.stopped) {
       const client = this.createClient(password, ca);
       this.client = client;
       const closed = new Promise<void>((resolve) => client.once('close', () => resolve()));
       try {
         await client.connect();
-        attempt = 0;
+        backoff.reset();
         await closed; // ocpp-rpc reconnects by itself until it gives up or is closed
       } catch (error) {
-        log.debug(LOG_EVENTS.ocppConnectFailed, { url: this.options.url, attempt, error: (error as Error).message });
+        log.debug(LOG_EVENTS.ocppConnectFailed, { url: this.options.url, attempt: backoff.failures + 1, error: (error as Error).message });
       }
       if (this.stopped) return;
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, backoffMs(attempt, reconnectMaxMs));
+        const timer = setTimeout(resolve, backoff.nextDelayMs());
         this.wakeRetry = () => (clearTimeout(timer), resolve());
       });
     }

@@ -4,7 +4,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { ConfigError, loadConfig } from '../config/load.js';
-import { backoffMs } from './link.js';
 
 function problemsOf(yaml: string): string[] {
   const dir = mkdtempSync(join(tmpdir(), 'ocpp-config-'));
@@ -34,15 +33,5 @@ describe('the ocpp: settings', () => {
     const tls = problemsOf('ocpp:\n  url: ws://csms/ocpp\n  securityProfile: 2\n  passwordFile: /nonexistent/ocpp-password\n');
     assert.ok(tls.some((p) => p.startsWith('ocpp.url: security profile 2 needs a wss:// url')), tls.join('\n'));
     assert.ok(tls.some((p) => /ocpp\.passwordFile: cannot read \/nonexistent\/ocpp-password \(ENOENT\)/.test(p)), tls.join('\n'));
-  });
-});
-
-describe('the reconnect backoff', () => {
-  it('doubles from 1 s up to the limit, with up to half of each wait drawn at random', () => {
-    assert.equal(backoffMs(0, 60_000, () => 1), 1000);
-    assert.equal(backoffMs(0, 60_000, () => 0), 500);
-    assert.equal(backoffMs(3, 60_000, () => 1), 8000);
-    assert.equal(backoffMs(30, 60_000, () => 1), 60_000);
-    assert.equal(backoffMs(30, 60_000, () => 0), 30_000);
   });
 });
