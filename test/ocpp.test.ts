@@ -178,7 +178,7 @@ describe('the agent as an OCPP 1.6J charge point', () => {
       assertSchemaClean(csms);
     });
 
-    it('answers GetConfiguration, ChangeConfiguration, TriggerMessage, UnlockConnector and DataTransfer', { timeout: 30_000 }, async () => {
+    it('answers GetConfiguration, ChangeConfiguration (clock-aligned MeterValues follow at once), TriggerMessage, UnlockConnector and DataTransfer', { timeout: 30_000 }, async () => {
       const config = await csms.call('GetConfiguration', { key: ['MeterValueSampleInterval', 'NoSuchKey'] });
       assert.deepEqual(config, { configurationKey: [{ key: 'MeterValueSampleInterval', readonly: false, value: '1' }], unknownKey: ['NoSuchKey'] });
       assert.deepEqual(await csms.call('ChangeConfiguration', { key: 'MeterValueSampleInterval', value: '30' }), { status: 'Accepted' });
@@ -193,6 +193,11 @@ describe('the agent as an OCPP 1.6J charge point', () => {
       const triggered = await csms.waitFor('MeterValues', () => true, 10_000, from);
       assert.equal(triggered.params.meterValue[0].sampledValue[0].context, 'Trigger');
       assert.deepEqual(await csms.call('TriggerMessage', { requestedMessage: 'DiagnosticsStatusNotification' }), { status: 'NotImplemented' });
+      const aligned = csms.received.length;
+      assert.deepEqual(await csms.call('ChangeConfiguration', { key: 'ClockAlignedDataInterval', value: '2' }), { status: 'Accepted' });
+      const clock = await csms.waitFor('MeterValues', (m) => m.params.meterValue[0].sampledValue[0].context === 'Sample.Clock', 10_000, aligned);
+      assert.equal(Date.parse(clock.params.meterValue[0].timestamp) % 2000 < 1500, true, 'taken by the first reading of a 2 s slot from midnight UTC');
+      assert.deepEqual(await csms.call('ChangeConfiguration', { key: 'ClockAlignedDataInterval', value: '0' }), { status: 'Accepted' });
       assert.deepEqual(await csms.call('UnlockConnector', { connectorId: 1 }), { status: 'NotSupported' });
       assert.deepEqual(await csms.call('DataTransfer', { vendorId: 'acme' }), { status: 'Rejected' });
       await assert.rejects(csms.call('GetDiagnostics', { location: 'ftp://x/' }), /NotImplemented|not implemented/i);

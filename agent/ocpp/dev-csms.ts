@@ -1,6 +1,7 @@
 // A small OCPP 1.6J CSMS for development and tests, on ocpp-rpc's server in strict mode: every call
 // and every answer is validated against the official 1.6 JSON schemas. It accepts every charge point,
 // answers Accepted (unless told otherwise), numbers transactions, and keeps what it received in order.
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import ocppRpc, { type RPCServer } from 'ocpp-rpc';
 
@@ -16,6 +17,8 @@ export interface CsmsMessage {
 export interface DevCsmsOptions {
   /** Security profile 1: the password every charge point must present (any identity). */
   password?: string;
+  /** Security profile 2: serve wss:// with this certificate and key (PEM). */
+  tls?: { cert: string; key: string };
   onMessage?: (message: CsmsMessage) => void;
   onConnect?: (identity: string) => void;
   onValidationFailure?: (failure: { identity: string; action: string; error: string }) => void;
@@ -31,6 +34,9 @@ export class DevCsms {
   readonly blockedIdTags = new Set<string>();
   private nextTransactionId = 1;
   private server: RPCServer | undefined;
+  private https: HttpsServer | undefined;
+  /** Upgrades refused for bad credentials. */
+  rejectedLogins = 0;
   private clients = new Map<string, Client>();
   private waiters: Array<{ match: (m: CsmsMessage) => boolean; resolve: (m: CsmsMessage) => void }> = [];
   port = 0;
@@ -41,13 +47,23 @@ export class DevCsms {
   async listen(port = this.port, host = '127.0.0.1'): Promise<number> {
     const server = new ocppRpc.RPCServer({ protocols: ['ocpp1.6'], strictMode: true, callTimeoutMs: 10_000 } as unknown as ConstructorParameters<typeof ocppRpc.RPCServer>[0]);
     server.auth((accept, reject, handshake) => {
-      if (this.options.password !== undefined && handshake.password?.toString('utf8') !== this.options.password) return reject(401, 'bad credentials');
+      if (this.options.password !== undefined && handshake.password?.toString('utf8') !== this.options.password) {
+        this.rejectedLogins += 1;
+        return reject(401, 'bad credentials');
+      }
       accept({});
     });
     server.on('client', (client: Client) => this.attach(client));
-    const http = await server.listen(port, host);
     this.server = server;
-    this.port = (http.address() as AddressInfo).port;
+    if (this.options.tls) {
+      const https = createHttpsServer({ ...this.options.tls, minVersion: 'TLSv1.2' });
+      https.on('upgrade', server.handleUpgrade);
+      await new Promise<void>((resolve, reject) => https.once('error', reject).listen(port, host, () => resolve()));
+      this.https = https;
+      this.port = (https.address() as AddressInfo).port;
+    } else {
+      this.port = ((await server.listen(port, host)).address() as AddressInfo).port;
+    }
     return this.port;
   }
 
@@ -58,9 +74,12 @@ export class DevCsms {
    */
   async close(graceful = false): Promise<void> {
     const server = this.server;
+    const https = this.https;
     this.server = undefined;
+    this.https = undefined;
     this.clients.clear();
     await server?.close(graceful ? { awaitPending: true, code: 1001, reason: 'CSMS stopping' } : { force: true });
+    if (https) await new Promise((resolve) => https.close(resolve));
   }
 
   /** The last transaction id handed out, if any. */
