@@ -160,8 +160,10 @@ describe('configuration examples', () => {
 
   it('config.example.yaml stays valid with every commented-out setting switched on, and shows every section', async () => {
     const text = uncommented(await readFile(examplePath, 'utf8'));
+    // the files it names (CA, certificates, passwords) must exist: the loader checks them, so they are made here
+    const withFiles = await withReadableFiles(text, scratch);
     const file = join(scratch, 'all-settings.yaml');
-    await writeFile(file, text);
+    await writeFile(file, withFiles);
     loadConfig({ file, env: {} });
     const keys = Object.keys((parseDocument(text).toJS() ?? {}) as object).sort();
     assert.deepEqual(keys, Object.keys(configSchema.shape).sort());
@@ -174,3 +176,16 @@ describe('configuration examples', () => {
     for (const name of named) assert.ok(known.has(name), `${name} is not a flag's env name`);
   });
 });
+
+/** Points every `…File: /path` setting of a config text at a file made for it under `dir`. */
+async function withReadableFiles(text: string, dir: string): Promise<string> {
+  let index = 0;
+  const made: Array<Promise<void>> = [];
+  const rewritten = text.replace(/^(\s*(?:[a-zA-Z]+File):\s*)(\/\S+)/gm, (_line, key: string, path: string) => {
+    const local = join(dir, `file-${(index += 1)}-${path.split('/').pop()}`);
+    made.push(writeFile(local, 'placeholder\n'));
+    return `${key}${local}`;
+  });
+  await Promise.all(made);
+  return rewritten;
+}
