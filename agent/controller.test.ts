@@ -33,10 +33,11 @@ async function startRig(flags: Record<string, string> = {}, prepare?: (sim: SimH
   const ready = prepare?.(sim);
   if (ready) await eventually(ready);
   const order: string[] = [];
-  const open = sim.relay.open.bind(sim.relay);
-  const close = sim.relay.close.bind(sim.relay);
-  sim.relay.open = () => (order.push('relay:open'), open());
-  sim.relay.close = () => (order.push('relay:close'), close());
+  const { relay } = sim.hardware;
+  const open = relay.open.bind(relay);
+  const close = relay.close.bind(relay);
+  relay.open = () => (order.push('relay:open'), open());
+  relay.close = () => (order.push('relay:close'), close());
   const lines: Rig['log']['lines'] = [];
   const logger = createLogger({
     pretty: false,
@@ -50,7 +51,7 @@ async function startRig(flags: Record<string, string> = {}, prepare?: (sim: SimH
   const agent = new Agent({
     config,
     log: logger,
-    hardware: { kind: 'sim', hardware: sim, createMeter: () => sim.simMeter, meterLabel: 'sim', simMeter: sim.simMeter },
+    hardware: { kind: 'sim', hardware: sim.hardware, createMeter: () => sim.simMeter, meterLabel: 'sim', simulation: sim.simulation },
     env: {},
   });
   await agent.start();
@@ -111,6 +112,23 @@ describe('controller: every protocol line', () => {
     assert.equal(typeof parsed.meter.import_kwh, 'number');
     assert.deepEqual(parsed.faults, []);
     assert.equal(typeof parsed.uptime_s, 'number');
+    assert.equal(parsed.meter.frequency_hz, 50);
+    assert.equal(parsed.meter.export_kwh, 0);
+  });
+
+  it('other protocols use the ChargePoint interface: commands with a refusal code, and every telemetry event', async () => {
+    const events: string[] = [];
+    const unsubscribe = rig.agent.onTelemetry((event) => events.push(event.type));
+    assert.deepEqual(rig.agent.command({ kind: 'authorize', driverId: 'bad id' }, 'ocpp'), { accepted: false, reason: 'BAD_ID' });
+    assert.deepEqual(rig.agent.command({ kind: 'authorize', driverId: 'D7' }, 'ocpp'), { accepted: true });
+    assert.ok(rig.log.lines.some((l) => l.event === 'command_received' && l.fields.peer === 'ocpp' && l.fields.accepted === true));
+    rig.sim.simulation.inject('plug', []);
+    await eventually(() => events.includes('SESSION_STARTED'));
+    unsubscribe();
+    const stopping = rig.agent.stop('test');
+    assert.deepEqual(rig.agent.command({ kind: 'resume' }, 'ocpp'), { accepted: false, reason: 'SHUTTING_DOWN' });
+    await stopping;
+    assert.ok(!events.includes('SUPPLY_END'), 'no event after unsubscribing');
   });
 
   it('AUTORIZAR_SUMINISTRO answers ACK, then NACK with BUSY, BAD_ID, UNAVAILABLE or FAULTED', () => {
@@ -154,7 +172,7 @@ describe('controller: every protocol line', () => {
 
   it('SIM# lines drive the simulated hardware, and unknown injections are refused', () => {
     assert.equal(rig.agent.handleLine('SIM#PLUG', 'x'), 'ACK#SIM#PLUG');
-    assert.equal(rig.sim.plugPresent.read(), true);
+    assert.equal(rig.sim.hardware.plugPresent.read(), true);
     assert.equal(rig.agent.handleLine('SIM#ESTOP#SIDEWAYS', 'x'), 'NACK#SIM#USAGE');
     assert.equal(rig.agent.handleLine('SIM#TELEPORT', 'x'), 'NACK#SIM#UNKNOWN_INJECTION');
   });
@@ -182,8 +200,8 @@ describe('controller: safety order', () => {
     await rig.agent.stop('test');
     // e.g. a line left energised by a previous process, or wiring whose default is not "open"
     rig = await startRig({}, (sim) => {
-      sim.relay.close();
-      return () => sim.relayFeedback!.read();
+      sim.hardware.relay.close();
+      return () => sim.hardware.relayFeedback!.read();
     });
     const firstAction = rig.order.find((entry) => entry !== 'log:agent_started');
     assert.equal(firstAction, 'relay:open', rig.order.join(' '));
@@ -213,8 +231,8 @@ describe('controller: safety order', () => {
     await rig.agent.stop('test');
     // the line itself follows the coil, but its edges never reach the controller (a busy or late watcher)
     rig = await startRig({}, (sim) => {
-      const line = sim.relayFeedback!;
-      (sim as { relayFeedback: typeof line }).relayFeedback = { read: () => line.read(), watch: () => () => {}, release: () => line.release() };
+      const line = sim.hardware.relayFeedback!;
+      sim.hardware.relayFeedback = { read: () => line.read(), watch: () => () => {}, release: () => line.release() };
     });
     await eventually(() => info(rig.agent).meter !== null);
     rig.agent.handleLine('AUTORIZAR_SUMINISTRO#D1', 'x');

@@ -1,18 +1,25 @@
 // The controller: builds every part, starts them in order, feeds the pure core with events from
-// the drivers, the protocol and the clock, and carries out the actions it returns. Stops in
-// reverse: commands in, then the meter, then the brokers, then the drivers.
+// the drivers, the commands and the clock, and carries out the actions it returns. Stops in
+// reverse: commands in, then the meter, then the brokers, then the drivers. Protocols reach it
+// through the ChargePoint interface (charge-point.ts); the TCP/MQTT lines are parsed and answered
+// in protocol/dispatch.ts, INFO in protocol/info.ts, the core's decisions logged by
+// logging/core-events.ts. Just over 400 lines: what is left is the loop itself (start and stop
+// order, inputs, the core's actions and timers), which reads best in one place.
 import type { AddressInfo } from 'node:net';
 import type { Hardware, MeterReading } from '../drivers/types.js';
 import { MeterLink } from './meter/link.js';
 import { chargeState, initialState, next } from './charging/state-machine.js';
-import type { CoreAction, CoreConfig, CoreEvent, CoreState, FaultCode, StepResult, TelemetryEvent } from './charging/types.js';
+import type { ChargeCommand, ChargePoint, CommandOutcome } from './charge-point.js';
+import type { CoreAction, CoreConfig, CoreEvent, CoreState, StepResult, TelemetryEvent } from './charging/types.js';
 import type { Config } from './config/schema.js';
 import { createHardware, type HardwareSetup } from './hardware.js';
 import { startHealthHttpServer, type HealthHttpServer } from './http/health-http-server.js';
 import { LOG_EVENTS } from './logging/events.js';
 import type { CoreView, Northbound } from './northbound.js';
-import type { Logger, Priority } from './logging/logger.js';
-import { REPLY, WIRE_NAME, ack, nack, parseRequest, type Request } from './protocol/commands.js';
+import { logFaultChanges, logTelemetry } from './logging/core-events.js';
+import type { Logger } from './logging/logger.js';
+import type { Request } from './protocol/commands.js';
+import { createProtocolDispatch, type ProtocolDispatch } from './protocol/dispatch.js';
 import { HealthServer, type DropReason } from './protocol/health-server.js';
 import type { AgentSnapshot } from './snapshot.js';
 import { createHeartbeats, type Heartbeats } from './systemd/liveness.js';
@@ -45,10 +52,10 @@ const TICK_MS = 1000;
 /** How long each watched part may stay silent before the systemd watchdog stops being fed. */
 const LIVENESS_LIMITS_MS = { main_loop: 3000, meter: 30_000, relay_supervision: 3000 };
 
-const FAULT_PRIORITY: Partial<Record<FaultCode, Priority>> = { relay_welded: 'crit', emergency_stop: 'crit' };
-
-export class Agent {
+export class Agent implements ChargePoint {
   private setup!: HardwareSetup;
+  private protocol!: ProtocolDispatch;
+  private readonly telemetryListeners = new Set<(event: TelemetryEvent) => void>();
   private pipeline!: LedgerTelemetryPipeline;
   private meterLink!: MeterLink;
   private healthServer!: HealthServer;
@@ -107,8 +114,10 @@ export class Agent {
     this.setup.hardware.relay.open();
     const { heartbeat } = this.setup.hardware;
     if (heartbeat) this.deadMan = new DeadManPulse(heartbeat, config.gpio.heartbeatHz, log);
+    // SIM# lines reach the simulation only when the hardware is simulated
+    this.protocol = createProtocolDispatch({ chargePoint: this, log, simulation: this.setup.simulation });
 
-    this.pipeline = this.options.pipeline ?? createTelemetryPipeline({ config, log, onCommand: (line) => this.handleLine(line, 'mqtt') });
+    this.pipeline = this.options.pipeline ?? createTelemetryPipeline({ config, log, onCommand: (line) => this.protocol.handleLine(line, 'mqtt') });
     await this.pipeline.start();
     // sessions a crash left open are closed on the first good reading (see recoverInterrupted)
     this.recoveryTimer = setTimeout(() => this.recoverInterrupted(undefined), this.options.config.charging.meterStaleMs);
@@ -128,7 +137,7 @@ export class Agent {
 
     this.healthServer = new HealthServer({
       ...config.health,
-      handle: (request, peer) => this.handle(request, peer),
+      handle: (request, peer) => this.protocol.handle(request, peer),
       log,
       onDrop: (reason) => (this.drops[reason] += 1),
     });
@@ -307,7 +316,7 @@ export class Agent {
     const out = next(this.coreConfig, before, event, Date.now());
     this.core = out.state;
     for (const action of out.actions) this.execute(action);
-    this.logFaultChanges(before, out.state);
+    logFaultChanges(this.options.log, before, out.state);
     this.meterLink?.setCharging(chargeState(out.state) === 'Charging');
     this.meterLink?.setRecovering(out.state.faults.some((fault) => fault.code === 'meter_stale'));
     this.scheduleWake(out.wakeAtMs);
@@ -320,8 +329,15 @@ export class Agent {
   private execute(action: CoreAction): void {
     if (action.type === 'relay') return this.commandRelay(action.close);
     this.pipeline.publish(action.event);
+    logTelemetry(this.options.log, action.event);
     for (const part of this.northbound) part.onTelemetry(action.event);
-    this.logTelemetry(action.event);
+    for (const listener of this.telemetryListeners) {
+      try {
+        listener(action.event);
+      } catch (error) {
+        this.options.log.err(LOG_EVENTS.unhandledError, { where: 'telemetry_listener', error });
+      }
+    }
   }
 
   private commandRelay(close: boolean): void {
@@ -349,82 +365,36 @@ export class Agent {
     }, Math.max(0, wakeAtMs - Date.now()));
   }
 
-  private logFaultChanges(before: CoreState, after: CoreState): void {
-    const { log } = this.options;
-    const was = new Set(before.faults.map((f) => f.code));
-    const now = new Set(after.faults.map((f) => f.code));
-    for (const fault of after.faults) {
-      if (!was.has(fault.code)) log.log(FAULT_PRIORITY[fault.code] ?? 'err', LOG_EVENTS.faultRaised, { fault: fault.code, latched: fault.latched, detail: fault.detail });
-    }
-    for (const code of was) if (!now.has(code)) log.notice(LOG_EVENTS.faultCleared, { fault: code });
+  // ---- commands, from any protocol (ChargePoint)
+
+  command(command: ChargeCommand, source: string): CommandOutcome {
+    const result: CommandOutcome = this.stopping
+      ? { accepted: false, reason: 'SHUTTING_DOWN' }
+      : (this.dispatch(toCoreEvent(command))?.result ?? { accepted: false, reason: 'BUSY' }); // BUSY: asked from inside a step
+    const reason = result.accepted ? undefined : result.reason;
+    this.options.log.info(LOG_EVENTS.commandReceived, { command: command.kind, peer: source, accepted: result.accepted, reason });
+    return result;
   }
 
-  private logTelemetry(event: TelemetryEvent): void {
-    const { log } = this.options;
-    const session = { session: event.session_id, driver: event.user_id };
-    switch (event.type) {
-      case 'SESSION_STARTED':
-        return log.info(LOG_EVENTS.sessionStarted, session);
-      case 'SUPPLY_END':
-        return log.notice(LOG_EVENTS.sessionEnded, { ...session, reason: event.reason, kwh: event.kwh, importe: event.importe, meter_import_kwh: event.meter_import_kwh, final_reading: event.final_reading });
-      case 'CP_STATUS':
-        return log.info(LOG_EVENTS.stateChanged, { from: event.previous_state, to: event.state, faults: event.faults });
-      case 'CONSUMO':
-        return log.debug('consumo', { ...session, kwh: event.kwh, importe: event.importe, power_w: event.power_w });
-      default:
-        return undefined;
-    }
-  }
-
-  // ---- commands: TCP protocol and MQTT command topics
-
-  handleLine(line: string, peer: string): string {
-    return this.handle(parseRequest(line), peer);
-  }
-
-  handle(request: Request, peer: string): string {
-    switch (request.kind) {
-      case 'status':
-        return this.status();
-      case 'info':
-        return JSON.stringify(this.info());
-      case 'authorize':
-        return this.command('authorize', { type: 'authorize', driverId: request.driverId }, peer);
-      case 'stop':
-        return this.command('stop', { type: 'stop' }, peer);
-      case 'resume':
-        return this.command('resume', { type: 'resume' }, peer);
-      case 'reset':
-        return this.command('reset', { type: 'reset' }, peer);
-      case 'sim':
-        return this.inject(request.injection, request.args, peer);
-      default:
-        return REPLY.unknown;
-    }
-  }
-
-  private status(): string {
+  healthCheck(): boolean {
     const healthy = this.core.faults.length === 0;
     this.healthChecks[healthy ? 'ok' : 'ko'] += 1;
-    return healthy ? 'OK' : 'KO';
+    return healthy;
   }
 
-  private command(kind: 'authorize' | 'stop' | 'resume' | 'reset', event: CoreEvent, peer: string): string {
-    if (this.stopping) return nack(WIRE_NAME[kind], 'SHUTTING_DOWN');
-    const result = this.dispatch(event)?.result;
-    const accepted = result?.accepted ?? false;
-    const reason = result && !result.accepted ? result.reason : accepted ? undefined : 'BUSY';
-    this.options.log.info(LOG_EVENTS.commandReceived, { command: kind, peer, accepted, reason });
-    return accepted ? ack(kind) : nack(WIRE_NAME[kind], reason!);
+  onTelemetry(listener: (event: TelemetryEvent) => void): () => void {
+    this.telemetryListeners.add(listener);
+    return () => this.telemetryListeners.delete(listener);
   }
 
-  private inject(injection: string, args: string[], peer: string): string {
-    const simulation = this.setup.hardware.simulation;
-    const name = [injection, ...args].join('#').toUpperCase();
-    if (!simulation) return nack('SIM', 'NOT_SIMULATED');
-    const error = simulation.inject(injection, args);
-    this.options.log.info(LOG_EVENTS.commandReceived, { command: 'sim', injection: name, peer, accepted: !error });
-    return error ? nack('SIM', error) : `ACK#SIM#${name}`;
+  /** One protocol line, answered as on the TCP port (the demo and tests drive the agent this way). */
+  handleLine(line: string, peer: string): string {
+    return this.protocol.handleLine(line, peer);
+  }
+
+  /** One parsed request, answered as on the TCP port (a northbound interface's AgentPort). */
+  handle(request: Request, peer: string): string {
+    return this.protocol.handle(request, peer);
   }
 
   // ---- what the agent knows about itself
@@ -477,28 +447,6 @@ export class Agent {
     return this.heartbeats.check();
   }
 
-  private info() {
-    const snap = this.snapshot();
-    const reading = snap.lastReading;
-    return {
-      state: snap.state,
-      cp_id: snap.cpId,
-      in_service: snap.inService,
-      plugged: snap.plugged,
-      session: snap.session
-        ? { id: snap.session.id, driver: snap.session.driverId, kwh: snap.session.kwh, importe: snap.session.importe, started_at: snap.session.startedAt }
-        : null,
-      meter: reading
-        ? { import_kwh: reading.importKwh, power_w: reading.powerW, voltage_v: reading.voltageV, current_a: reading.currentA, taken_at: new Date(reading.takenAtMs).toISOString() }
-        : null,
-      meter_qos: { success_rate: snap.meter.successRate, qos_class: snap.meter.qosClass },
-      faults: snap.faults.map((f) => ({ code: f.code, since: new Date(f.sinceMs).toISOString(), latched: f.latched, detail: f.detail })),
-      relay: { commanded: snap.relay.commandedClosed ? 'closed' : 'open', feedback: snap.relay.feedbackClosed ? 'closed' : 'open' },
-      uptime_s: snap.uptimeSeconds,
-      version: snap.version,
-    };
-  }
-
   /** systemd's STATUS=: the state and its faults. Never the growing kWh: every new text forks systemd-notify. */
   private statusText(): string {
     const state = chargeState(this.core);
@@ -509,4 +457,8 @@ export class Agent {
 
 function describeAddress(address: { host: string; port: number } | undefined): string {
   return address ? `${address.host}:${address.port}` : 'off';
+}
+
+function toCoreEvent(command: ChargeCommand): CoreEvent {
+  return command.kind === 'authorize' ? { type: 'authorize', driverId: command.driverId } : { type: command.kind };
 }

@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs';
 import { checkGpioAccess, createPiGpio } from '../drivers/gpio/pi-hardware.js';
 import { createSimHardware } from '../drivers/sim/sim-hardware.js';
 import type { SimMeter } from '../drivers/sim/sim-meter.js';
+import type { HardwareSimulation } from '../drivers/sim/simulation.js';
 import type { EnergyMeter, Hardware } from '../drivers/types.js';
 import type { Config } from './config/schema.js';
 import type { Logger } from './logging/logger.js';
@@ -14,7 +15,8 @@ export interface HardwareSetup {
   /** A meter with its port closed; called again for every reopening. */
   createMeter: () => EnergyMeter;
   meterLabel: string;
-  simMeter?: SimMeter;
+  /** Only for simulated relay and inputs: the injections SIM# lines drive. */
+  simulation?: HardwareSimulation;
 }
 
 export function resolveHardwareKind(config: Config): 'sim' | 'pi' {
@@ -23,32 +25,33 @@ export function resolveHardwareKind(config: Config): 'sim' | 'pi' {
 }
 
 /**
- * Throws a DriverError (GPIO_*) when --hardware pi cannot reach its GPIO: the CLI exits 78 on it.
+ * Throws a DriverError (GPIO_*) when --hardware pi cannot reach its GPIO: the CLI exits 1 on it
+ * (78 for GPIO_CONFIG: a pin missing or doubled), see cli/exit-codes.ts.
  * The serial stack (serialport and its native bindings, ~16 MB of RSS) loads only for a Modbus meter.
  */
 export async function createHardware(config: Config, log: Logger): Promise<HardwareSetup> {
   const kind = resolveHardwareKind(config);
   let hardware: Hardware;
   let simMeter: SimMeter | undefined;
+  let simulation: HardwareSimulation | undefined;
   if (kind === 'pi') {
     checkGpioAccess(config.gpio);
     const gpio = createPiGpio(config.gpio, log);
     hardware = { ...gpio, release: async () => gpio.release() };
   } else {
     const sim = createSimHardware({ ...config.sim, meterTimeoutMs: config.meter.timeoutMs, heartbeat: config.gpio.heartbeat !== undefined });
-    hardware = sim;
-    simMeter = sim.simMeter;
+    ({ hardware, simulation, simMeter } = sim);
   }
   if (config.meter.driver === 'modbus') {
     const { createSerialMeter } = await import('../drivers/meter/serial-meter.js');
     const { path, baud, parity, stopBits, model, unit, timeoutMs, retries } = config.meter;
     const settings = { path, baud, parity, stopBits, model, unit, timeoutMs, retries };
-    return { kind, hardware, createMeter: () => createSerialMeter(settings), meterLabel: `modbus ${model} unit ${unit} on ${path} at ${baud} baud` };
+    return { kind, hardware, simulation, createMeter: () => createSerialMeter(settings), meterLabel: `modbus ${model} unit ${unit} on ${path} at ${baud} baud` };
   }
   if (!simMeter) {
     // pi relay and inputs with a simulated meter: a bench set-up without RS-485
     simMeter = createSimHardware({ ...config.sim, meterTimeoutMs: config.meter.timeoutMs }).simMeter;
   }
   const meter = simMeter;
-  return { kind, hardware, createMeter: () => meter, meterLabel: 'simulated meter', simMeter };
+  return { kind, hardware, simulation, createMeter: () => meter, meterLabel: 'simulated meter' };
 }

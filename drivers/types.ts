@@ -12,6 +12,8 @@ export interface MeterReading {
   phasePowerW: number[];
   /** Cumulative exported energy, where the model has it. */
   exportKwh?: number;
+  /** Supply frequency, where the model has it. */
+  frequencyHz?: number;
   /** When the reading was taken (epoch milliseconds), never when it was republished. */
   takenAtMs: number;
   /** When the read of it began (epoch milliseconds), where the driver knows: the meter sampled its registers after this. */
@@ -55,7 +57,8 @@ export interface PulseOutput {
   release(): void;
 }
 
-/** The relay and inputs the controller gets from the hardware factory (the meter is built apart). */
+/** The relay and inputs the controller gets from the hardware factory (the meter is built apart).
+ *  Simulated hardware has its control surface apart, in drivers/sim/simulation.ts. */
 export interface Hardware {
   relay: Relay;
   /** The contactor's auxiliary contact: active = closed. Absent when the wiring has none. */
@@ -68,18 +71,7 @@ export interface Hardware {
   externalFault?: DigitalInput;
   /** The dead-man output, where wired (gpio.heartbeat). */
   heartbeat?: PulseOutput;
-  /** Present only for --hardware sim: the injections `ctl` can drive. */
-  simulation?: HardwareSimulation;
   release(): Promise<void>;
-}
-
-/** Injections the simulated hardware accepts (`charger-agent ctl plug`, `SIM#…` protocol lines). */
-export interface HardwareSimulation {
-  /** Applies one injection such as `plug`, `estop on`, `relay weld`, `power 11000`.
-   *  Returns an error message when the injection is unknown or not supported by this hardware. */
-  inject(command: string, args: string[]): string | undefined;
-  /** Names and one-line help of the supported injections. */
-  readonly injections: ReadonlyArray<{ name: string; usage: string; help: string }>;
 }
 
 /** A failure with a stable code and a message a person can act on. */

@@ -75,7 +75,7 @@ describe('the dead-man output, watched from another thread', () => {
     const agent = new Agent({
       config,
       log,
-      hardware: { kind: 'sim', hardware: { ...sim, heartbeat }, createMeter: () => sim.simMeter, meterLabel: 'sim', simMeter: sim.simMeter },
+      hardware: { kind: 'sim', hardware: { ...sim.hardware, heartbeat }, createMeter: () => sim.simMeter, meterLabel: 'sim', simulation: sim.simulation },
       env: {},
     });
     await agent.start();

@@ -16,7 +16,7 @@ async function render(snapshot: AgentSnapshot): Promise<string> {
   return createAgentMetrics(() => snapshot).render();
 }
 
-const reading = { importKwh: 1234.5, exportKwh: 0.5, powerW: 7400, voltageV: [230, 231, 229], currentA: [10.7, 10.7, 10.8], phasePowerW: [2466, 2467, 2467], takenAtMs: Date.now() };
+const reading = { importKwh: 1234.5, exportKwh: 0.5, powerW: 7400, voltageV: [230, 231, 229], currentA: [10.7, 10.7, 10.8], phasePowerW: [2466, 2467, 2467], frequencyHz: 49.98, takenAtMs: Date.now() };
 
 /** promtool must run in CI; on a workstation without it the lint test is skipped, saying why. */
 describe('metrics', () => {
@@ -100,6 +100,20 @@ describe('metrics', () => {
     assert.equal(sample(withReading, 'charger_meter_energy_kwh{register="import"}'), 1234.5);
     const without = await render(healthySnapshot());
     assert.equal(sample(without, 'charger_meter_power_watts{phase="total"}'), undefined);
+  });
+
+  it('exports current per phase, the supply frequency and the export register of the last reading', async () => {
+    const text = await render(healthySnapshot({ lastReading: reading }));
+    assert.deepEqual(['L1', 'L2', 'L3'].map((phase) => sample(text, `charger_meter_current_amperes{phase="${phase}"}`)), [10.7, 10.7, 10.8]);
+    assert.equal(sample(text, 'charger_meter_frequency_hertz'), 49.98);
+    assert.equal(sample(text, 'charger_meter_energy_kwh{register="export"}'), 0.5);
+    // a model without the frequency or export register (SDM72D-M) leaves those series out rather than report 0
+    const { frequencyHz: _f, exportKwh: _e, ...totalsOnly } = reading;
+    const bare = await render(healthySnapshot({ lastReading: totalsOnly }));
+    assert.equal(sample(bare, 'charger_meter_frequency_hertz'), undefined);
+    assert.equal(sample(bare, 'charger_meter_energy_kwh{register="export"}'), undefined);
+    const none = await render(healthySnapshot());
+    assert.equal(sample(none, 'charger_meter_current_amperes{phase="L1"}'), undefined);
   });
 
   it('includes the process metrics', async () => {

@@ -41,6 +41,7 @@ export function createAgentMetrics(snapshot: () => AgentSnapshot): AgentMetrics 
     meterConnected: gauge('charger_meter_connected', '1 when the meter port is open and answering.'),
     meterPower: gauge('charger_meter_power_watts', 'Active power at the last good reading, per phase and total.', ['phase']),
     meterVoltage: gauge('charger_meter_voltage_volts', 'Voltage per phase at the last good reading.', ['phase']),
+    meterCurrent: gauge('charger_meter_current_amperes', 'Current per phase at the last good reading.', ['phase']),
     meterEnergy: gauge('charger_meter_energy_kwh', 'Cumulative energy registers (import, export) at the last good reading, in kWh.', ['register']),
     outboxDepth: gauge('charger_outbox_depth', 'Telemetry events waiting in the outbox.'),
     outboxAge: gauge('charger_outbox_oldest_age_seconds', 'Age of the oldest event waiting in the outbox, 0 when empty.'),
@@ -50,6 +51,9 @@ export function createAgentMetrics(snapshot: () => AgentSnapshot): AgentMetrics 
     brokerConnected: gauge('charger_broker_connected', '1 when the broker link is connected.', ['broker']),
     healthChecks: counter('charger_health_checks_total', 'STATUS? health checks answered on the TCP port, by result.', ['result']),
   };
+  // No label to hang its absence on: registered only while the last reading has a frequency.
+  const FREQUENCY = 'charger_meter_frequency_hertz';
+  const meterFrequency = new Gauge({ name: FREQUENCY, help: 'Supply frequency at the last good reading, where the meter model has the register.', registers: [] });
   collectDefaultMetrics({ register: registry });
   // prom-client names these gauges *_total, which `promtool check metrics` rejects as non-counters;
   // nodejs_active_handles / _requests / _resources (by type) carry the same counts.
@@ -99,12 +103,21 @@ export function createAgentMetrics(snapshot: () => AgentSnapshot): AgentMetrics 
   function updateReading(s: AgentSnapshot): void {
     m.meterPower.reset();
     m.meterVoltage.reset();
+    m.meterCurrent.reset();
     m.meterEnergy.reset();
     const reading = s.lastReading;
+    const frequencyShown = registry.getSingleMetric(FREQUENCY) !== undefined;
+    if (reading?.frequencyHz === undefined) {
+      if (frequencyShown) registry.removeSingleMetric(FREQUENCY);
+    } else {
+      meterFrequency.set(reading.frequencyHz);
+      if (!frequencyShown) registry.registerMetric(meterFrequency);
+    }
     if (!reading) return;
     m.meterPower.set({ phase: 'total' }, reading.powerW);
     reading.phasePowerW.forEach((watts, i) => m.meterPower.set({ phase: `L${i + 1}` }, watts));
     reading.voltageV.forEach((volts, i) => m.meterVoltage.set({ phase: `L${i + 1}` }, volts));
+    reading.currentA.forEach((amperes, i) => m.meterCurrent.set({ phase: `L${i + 1}` }, amperes));
     m.meterEnergy.set({ register: 'import' }, reading.importKwh);
     if (reading.exportKwh !== undefined) m.meterEnergy.set({ register: 'export' }, reading.exportKwh);
   }

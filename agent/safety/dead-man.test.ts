@@ -49,7 +49,7 @@ async function chargingAgent(): Promise<{ agent: Agent; sim: SimHardware }> {
   agent = new Agent({
     config,
     log: createLogger({ write: () => {} }),
-    hardware: { kind: 'sim', hardware: sim, createMeter: () => sim.simMeter, meterLabel: 'sim', simMeter: sim.simMeter },
+    hardware: { kind: 'sim', hardware: sim.hardware, createMeter: () => sim.simMeter, meterLabel: 'sim', simulation: sim.simulation },
     env: {},
   });
   await agent.start();

@@ -37,7 +37,9 @@ test('a meter that refuses reads across unused registers is read register group 
   const { meter, sim } = await meterOn('sdm72', { refuseGaps: true });
   const reading = await meter.read();
   assert.equal(reading.powerW, 7400);
-  assert.equal(reading.importKwh, sim.truth().values.importKwh);
+  // the register as served by the read that carried it (the meter's own keeps counting at 7.4 kW)
+  const lastServed = sim.truth().served.filter((answer) => answer.intact).at(-1)!;
+  assert.equal(reading.importKwh, lastServed.values.importKwh);
   assert.deepEqual(meter.plannedReads, [
     { address: 0x34, count: 2 },
     { address: 0x48, count: 4 },

@@ -5,6 +5,8 @@ import type { MeterReading } from '../types.js';
 import type { RegisterMap } from './registers.js';
 
 const MAX_VOLTAGE_V = 1000;
+/** Grids run at 50 or 60 Hz; a meter without voltage may show 0. Far beyond either is garbage. */
+const MAX_FREQUENCY_HZ = 100;
 /** Eastron energy registers roll over at 99,999,999.9 kWh, far beyond a charge point's life. */
 const MAX_ENERGY_KWH = 1e8;
 const MS_PER_HOUR = 3_600_000;
@@ -26,6 +28,7 @@ function staticProblem(reading: MeterReading, map: RegisterMap): string | undefi
   const checks: Array<string | undefined> = [
     outOfRange('importKwh', reading.importKwh, 0, MAX_ENERGY_KWH),
     reading.exportKwh === undefined ? undefined : outOfRange('exportKwh', reading.exportKwh, 0, MAX_ENERGY_KWH),
+    reading.frequencyHz === undefined ? undefined : outOfRange('frequencyHz', reading.frequencyHz, 0, MAX_FREQUENCY_HZ),
     outOfRange('powerW', reading.powerW, -map.maxPowerW, map.maxPowerW),
     ...reading.voltageV.map((v, i) => outOfRange(`voltageV[L${i + 1}]`, v, 0, MAX_VOLTAGE_V)),
     ...reading.currentA.map((a, i) => outOfRange(`currentA[L${i + 1}]`, a, -map.maxCurrentA, map.maxCurrentA)),

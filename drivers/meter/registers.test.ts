@@ -30,9 +30,9 @@ test('without spanning unused registers, SDM630 takes three reads and SDM72D-M t
   assert.deepEqual(sdm630, [
     { address: 0x0000, count: 18 },
     { address: 0x0034, count: 2 },
-    { address: 0x0048, count: 4 },
+    { address: 0x0046, count: 6 },
   ]);
-  assert.equal(wireBytes(sdm630), 3 * 13 + 2 * (18 + 2 + 4));
+  assert.equal(wireBytes(sdm630), 3 * 13 + 2 * (18 + 2 + 6));
   assert.deepEqual(planReads(addressesOf('sdm72'), 80, 0), [
     { address: 0x0034, count: 2 },
     { address: 0x0048, count: 4 },
@@ -51,6 +51,14 @@ test('no read asks for more than the limit, and the fewest reads cover every reg
   for (const block of planReads(Array.from({ length: 200 }, (_, i) => 2 * i), 80)) assert.ok(block.count <= 80);
 });
 
+test('the frequency (0x0046) is read inside the existing block where the model has it, and not for the SDM72D-M', () => {
+  for (const model of ['sdm630', 'sdm72v2', 'sdm120'] as const) {
+    assert.ok(addressesOf(model).includes(0x0046), model);
+    assert.equal(planReads(addressesOf(model), 80).length, 1, `${model}: still one read`);
+  }
+  assert.ok(!addressesOf('sdm72').includes(0x0046));
+});
+
 test('the total-energy register 0x0156 is served but not read for a reading', () => {
   assert.ok(REGISTER_MAPS.sdm630.registers.some((r) => r.address === 0x0156));
   assert.ok(!addressesOf('sdm630').includes(0x0156));
@@ -65,6 +73,7 @@ test('answers decode into a reading with each value in its place', () => {
   [10, 11, 12].forEach((a, i) => put(6 + 2 * i, a));
   [2300, 2500, 2600].forEach((w, i) => put(0x0c + 2 * i, w));
   put(0x34, 7400);
+  put(0x46, 50);
   put(0x48, 1234.5);
   put(0x4a, 2.25);
   const reading = toReading(map, valuesByAddress(plan, [answer], readingRegisters(map)), 42);
@@ -72,6 +81,7 @@ test('answers decode into a reading with each value in its place', () => {
     importKwh: 1234.5,
     exportKwh: 2.25,
     powerW: 7400,
+    frequencyHz: 50,
     voltageV: [230, 230.5, 229],
     currentA: [10, 11, 12],
     phasePowerW: [2300, 2500, 2600],

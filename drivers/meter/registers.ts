@@ -6,7 +6,7 @@ import type { MeterReading } from '../types.js';
 export type MeterModel = 'sdm630' | 'sdm72' | 'sdm72v2' | 'sdm120';
 
 /** The MeterReading fields a register can feed; totalKwh is served but not part of a reading. */
-export type Quantity = 'voltageV' | 'currentA' | 'phasePowerW' | 'powerW' | 'importKwh' | 'exportKwh' | 'totalKwh';
+export type Quantity = 'voltageV' | 'currentA' | 'phasePowerW' | 'powerW' | 'frequencyHz' | 'importKwh' | 'exportKwh' | 'totalKwh';
 
 export interface RegisterDef {
   /** First of the two input registers holding the float32. */
@@ -38,6 +38,9 @@ const MAX_EASTRON_READ = 80;
 const threePhase = (quantity: Quantity, first: number): RegisterDef[] =>
   [0, 1, 2].map((phase) => ({ address: first + 2 * phase, quantity, phase }));
 
+/** 0x0046 lies inside the read that already spans 0x0000..0x004B: the frequency costs no request. */
+const frequency: RegisterDef = { address: 0x0046, quantity: 'frequencyHz' };
+
 const energy: RegisterDef[] = [
   { address: 0x0048, quantity: 'importKwh' },
   { address: 0x004a, quantity: 'exportKwh' },
@@ -54,6 +57,7 @@ export const REGISTER_MAPS: Readonly<Record<MeterModel, RegisterMap>> = {
       ...threePhase('currentA', 0x0006),
       ...threePhase('phasePowerW', 0x000c),
       { address: 0x0034, quantity: 'powerW' },
+      frequency,
       ...energy,
     ],
     maxRegistersPerRead: MAX_EASTRON_READ,
@@ -79,6 +83,7 @@ export const REGISTER_MAPS: Readonly<Record<MeterModel, RegisterMap>> = {
       ...threePhase('currentA', 0x0006),
       ...threePhase('phasePowerW', 0x000c),
       { address: 0x0034, quantity: 'powerW' },
+      frequency,
       ...energy,
     ],
     maxRegistersPerRead: MAX_EASTRON_READ,
@@ -95,6 +100,7 @@ export const REGISTER_MAPS: Readonly<Record<MeterModel, RegisterMap>> = {
       { address: 0x0006, quantity: 'currentA', phase: 0 },
       { address: 0x000c, quantity: 'phasePowerW', phase: 0 },
       { address: 0x000c, quantity: 'powerW' },
+      frequency,
       ...energy,
     ],
     maxRegistersPerRead: MAX_EASTRON_READ,
@@ -164,7 +170,7 @@ export function toReading(map: RegisterMap, values: ReadonlyMap<number, number>,
     if (value === undefined) throw new Error(`no value for register 0x${register.address.toString(16)}`);
     const { quantity, phase } = register;
     if (quantity === 'voltageV' || quantity === 'currentA' || quantity === 'phasePowerW') reading[quantity][phase ?? 0] = value;
-    else if (quantity === 'powerW' || quantity === 'importKwh' || quantity === 'exportKwh') reading[quantity] = value;
+    else if (quantity === 'powerW' || quantity === 'importKwh' || quantity === 'exportKwh' || quantity === 'frequencyHz') reading[quantity] = value;
   }
   return reading;
 }

@@ -32,6 +32,7 @@ export interface SimValues {
   currentA: number[];
   phasePowerW: number[];
   powerW: number;
+  frequencyHz: number;
   importKwh: number;
   exportKwh: number;
   totalKwh: number;
@@ -113,6 +114,8 @@ const MS_PER_HOUR = 3_600_000;
 const REGISTER_SPACE = 0x0200;
 /** Small differences between phases, so that a swapped phase shows in a test. */
 const PHASE_VOLTAGE_OFFSETS_V = [0, 0.6, -0.9];
+/** A European grid; the agent reads it from 0x0046 for INFO and /metrics. */
+const SUPPLY_FREQUENCY_HZ = 50;
 const MAX_PENDING_BYTES = 512;
 
 const flip = (bytes: Uint8Array, index: number) => {
@@ -238,6 +241,7 @@ export class MeterSimulator {
       currentA: phasePowerW.map((w, i) => Math.fround(w / voltageV[i]!)),
       phasePowerW,
       powerW: Math.fround(powerW),
+      frequencyHz: Math.fround(SUPPLY_FREQUENCY_HZ),
       importKwh: Math.fround(this.importKwh),
       exportKwh: Math.fround(exportKwh),
       totalKwh: Math.fround(this.importKwh + exportKwh),

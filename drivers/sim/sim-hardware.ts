@@ -1,6 +1,8 @@
 // --hardware sim: a contactor with a feedback contact, plug-present, e-stop and external-fault
 // inputs, and a meter, all in memory, driven by injections (`charger-agent ctl plug`, `SIM#PLUG`).
-import type { Hardware, HardwareSimulation } from '../types.js';
+// The hardware and its simulation are returned apart: the controller gets only the Hardware.
+import type { Hardware } from '../types.js';
+import type { HardwareSimulation } from './simulation.js';
 import { SimInput } from './sim-input.js';
 import { SimMeter } from './sim-meter.js';
 import { SimPulseOutput } from './sim-pulse-output.js';
@@ -17,7 +19,10 @@ export interface SimHardwareOptions {
   heartbeat?: boolean;
 }
 
-export interface SimHardware extends Hardware {
+export interface SimHardware {
+  /** What the controller drives, as it would a Raspberry Pi's. */
+  hardware: Hardware;
+  /** The injections (`SIM#…`, `ctl plug`). */
   simulation: HardwareSimulation;
   simMeter: SimMeter;
   simRelay: SimRelay;
@@ -86,20 +91,18 @@ export function createSimHardware(options: SimHardwareOptions): SimHardware {
     },
   };
 
-  return {
+  const hardware: Hardware = {
     relay,
     relayFeedback: relay.feedback,
     plugPresent,
     emergencyStop,
     externalFault,
     heartbeat,
-    simulation,
-    simMeter: meter,
-    simRelay: relay,
     async release() {
       relay.release();
       heartbeat?.release();
       await meter.close();
     },
   };
+  return { hardware, simulation, simMeter: meter, simRelay: relay, heartbeat };
 }

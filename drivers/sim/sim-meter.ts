@@ -70,6 +70,7 @@ export class SimMeter implements EnergyMeter {
     return Promise.resolve({
       importKwh: this.importKwh,
       exportKwh: 0,
+      frequencyHz: 50,
       powerW,
       voltageV: Array.from({ length: phases }, () => voltageV),
       currentA: Array.from({ length: phases }, () => round(perPhaseW / voltageV, 3)),

@@ -90,9 +90,9 @@ async function startRig({ gpioEstop, feedbackTimeoutMs }: RigOptions): Promise<R
   const sim = createSimHardware({ ...config.sim, meterTimeoutMs: config.meter.timeoutMs });
   const estopLine = gpioEstop ? new FakeLine(27, 'in', 'both', [], 0) : undefined;
   const hardware = estopLine
-    ? { ...sim, emergencyStop: createGpioInput(estopLine, { activeLow: false, debounceMs: config.gpio.debounceMs, name: 'gpio.emergencyStop', activeAtFirstEdge: ACTIVE_AT_FIRST_EDGE.has('gpio.emergencyStop') }) }
-    : sim;
-  const setup: HardwareSetup = { kind: 'sim', hardware, createMeter: () => sim.simMeter, meterLabel: 'simulated meter', simMeter: sim.simMeter };
+    ? { ...sim.hardware, emergencyStop: createGpioInput(estopLine, { activeLow: false, debounceMs: config.gpio.debounceMs, name: 'gpio.emergencyStop', activeAtFirstEdge: ACTIVE_AT_FIRST_EDGE.has('gpio.emergencyStop') }) }
+    : sim.hardware;
+  const setup: HardwareSetup = { kind: 'sim', hardware, createMeter: () => sim.simMeter, meterLabel: 'simulated meter', simulation: sim.simulation };
   const agent = new Agent({ config, log, hardware: setup, env: {}, onFatal: (error) => console.error('bench: hardware lost', error) });
   // The bench reads the deadline inputs from the core's state, which the controller keeps private
   // (and assigns before it carries out the step's actions, so it is current inside open()).

@@ -25,6 +25,5 @@ const hardware: HardwareSetup = {
   hardware: { ...gpio, release: async () => gpio.release() },
   createMeter: () => simMeter,
   meterLabel: 'simulated meter',
-  simMeter,
 };
 process.exit(await runRunCommand(argv, { hardware }));
