@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Real brokers for the broker and hardware-in-the-loop tests: a single-node KRaft Kafka 3.9.1 and a
 # Mosquitto, each on free loopback ports, with their data in a run dir outside git.
+# Over 400 lines on purpose: provisioning (apt, Maven Central), both brokers and their outage controls
+# are one tool with one run dir and one lock; the parts share that state and would not stand apart.
 #
 #   start               provision what is missing, start (or reuse) both; stdout: env lines only
 #   env                 print the env lines of the running services

@@ -1,3 +1,5 @@
+// Over 400 lines on purpose: every transition of the pure core, one behaviour per test, in the order
+// of a session; the core is small and each case is a few lines, so splitting would scatter one table.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { MeterReading } from '../../drivers/types.js';

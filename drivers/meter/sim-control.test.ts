@@ -43,6 +43,7 @@ test('bad control lines are refused with a reason and change nothing', () => {
 
 test('truth answers one line of JSON with the values served', () => {
   const sim = newSim();
+  applyControl(sim, 'power 0'); // nothing drawn: the register holds still between the two lines
   applyControl(sim, 'import 99.5');
   const truth = JSON.parse(applyControl(sim, 'truth'));
   assert.equal(truth.model, 'sdm630');
