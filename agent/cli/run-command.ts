@@ -82,7 +82,7 @@ export async function runRunCommand(argv: string[], injected: { hardware?: Hardw
     if (error instanceof DriverError && error.code.startsWith('GPIO_')) {
       const exit = startFailureExit(error.code);
       const next = exit === EXIT.config ? 'fix the gpio settings; systemd will not restart the agent' : 'systemd starts the agent again';
-      log.err('hardware_unavailable', { code: error.code, error: error.message, exit, next });
+      log.err(LOG_EVENTS.hardwareUnavailable, { code: error.code, error: error.message, exit, next });
       return exit;
     }
     log.err('start_failed', { error: error instanceof Error ? error.message : String(error) });

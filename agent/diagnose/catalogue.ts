@@ -39,7 +39,12 @@ export const PROBLEMS = {
   config_invalid: {
     severity: 'critical',
     title: 'the agent refused its configuration (exit 78) and stays down',
-    causes: ['a typo or unknown key in /etc/charger-agent/config.yaml', 'a bad CHARGER_* value in /etc/charger-agent/env'],
+    causes: [
+      'a typo or unknown key in /etc/charger-agent/config.yaml',
+      'a bad CHARGER_* value in /etc/charger-agent/env',
+      'a GPIO pin missing, or two functions on one line (GPIO_CONFIG)',
+      'a TLS or SASL file named in the config that the service user cannot read',
+    ],
     actions: ['journalctl -u charger-agent -n 30 (config_invalid names every bad path)', 'fix it, then: systemctl restart charger-agent'],
   },
   start_timeout: {
