@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import type { HardwareSimulation } from '../../drivers/sim/simulation.js';
 import type { ChargeCommand, ChargePoint, CommandOutcome } from '../charge-point.js';
 import { healthySnapshot } from '../http/testing/snapshot-fixture.js';
-import { createMemoryLogger } from '../logging/logger.js';
+import { createMemoryLogger } from '../logging/testing/memory-logger.js';
 import { createProtocolDispatch } from './dispatch.js';
 
 /** A charge point that records what it was asked and answers from a script. */
