@@ -3,8 +3,9 @@
 // reverse: commands in, then the meter, then the brokers, then the drivers. Protocols reach it
 // through the ChargePoint interface (charge-point.ts); the TCP/MQTT lines are parsed and answered
 // in protocol/dispatch.ts, INFO in protocol/info.ts, the core's decisions logged by
-// logging/core-events.ts. Just over 400 lines: what is left is the loop itself (start and stop
-// order, inputs, the core's actions and timers), which reads best in one place.
+// logging/core-events.ts. Over 400 lines (about 460): what is left is the loop itself (start and
+// stop order of every part, northbound interfaces included, inputs, the core's actions and timers),
+// which reads best in one place.
 import type { AddressInfo } from 'node:net';
 import type { Hardware, MeterReading } from '../drivers/types.js';
 import { MeterLink } from './meter/link.js';
