@@ -134,6 +134,7 @@ export class OcppChargePoint implements Northbound {
     clearInterval(this.heartbeatTimer);
     this.wake();
     await this.link?.stop();
+    this.wake();
     await this.loop;
     await this.journal?.close();
   }
@@ -279,6 +280,7 @@ export class OcppChargePoint implements Northbound {
   }
 
   private sleep(ms?: number): Promise<void> {
+    if (this.stopped) return Promise.resolve();
     return new Promise((resolve) => {
       const timer = ms === undefined ? undefined : setTimeout(() => this.wake(), ms);
       this.wakeUp = () => (clearTimeout(timer), resolve());
@@ -331,7 +333,7 @@ export class OcppChargePoint implements Northbound {
     this.answered(record, answer);
     this.queue.shift();
     this.persist({ t: 'ack', seq: record.seq });
-    if (this.queue.length === 0 && !this.current && this.recovering.length === 0) void this.compact();
+    if (this.idle()) void this.compact();
     return undefined;
   }
 
@@ -360,9 +362,14 @@ export class OcppChargePoint implements Northbound {
     return undefined;
   }
 
+  /** Nothing owed to the CSMS and no transaction that could owe something. */
+  private idle(): boolean {
+    return this.queue.length === 0 && !this.current && this.recovering.length === 0;
+  }
+
   private async compact(): Promise<void> {
-    const keep: JournalRecord[] = [...this.configRecords].map(([key, value]) => ({ t: 'config', key, value }));
-    await this.journal.compact(keep).catch((error: Error) => this.log.err(LOG_EVENTS.ocppJournalError, { op: 'compact', error: error.message }));
+    const keep = (): JournalRecord[] => [...this.configRecords].map(([key, value]) => ({ t: 'config', key, value }));
+    await this.journal.compact(keep, () => this.idle()).catch((error: Error) => this.log.err(LOG_EVENTS.ocppJournalError, { op: 'compact', error: error.message }));
   }
 
   /** Resolves once the queue is empty (or after ms). */

@@ -78,15 +78,33 @@ describe('OCPP journal on disk', () => {
     assert.equal(state.badLines, 0);
   });
 
-  it('compacts to the records it is asked to keep once it has grown, and appends after that', async () => {
+  it('compacts to the records it is asked to keep once it has grown and nothing is owed, and appends after that', async () => {
     const path = join(dir, JOURNAL_FILE);
     const { journal } = await Journal.open(dir);
     for (let seq = 1; seq <= 400; seq++) await journal.append({ ...msg(seq, 'S1', 'MeterValues', seq), payload: { pad: 'x'.repeat(200) } });
     assert.ok((await stat(path)).size > 64 * 1024);
-    await journal.compact([{ t: 'config', key: 'HeartbeatInterval', value: '60' }]);
+    const config: JournalRecord[] = [{ t: 'config', key: 'HeartbeatInterval', value: '60' }];
+    await journal.compact(() => config, () => false);
+    assert.ok((await stat(path)).size > 64 * 1024, 'no rewrite while something is owed');
+    await journal.compact(() => config, () => true);
     await journal.append({ t: 'ack', seq: 1 });
     await journal.close();
     const text = await readFile(path, 'utf8');
     assert.deepEqual(text.trim().split('\n').map((l) => JSON.parse(l).t), ['config', 'ack']);
+  });
+
+  it('never rewrites away a record appended while the compaction waited for earlier writes', async () => {
+    const { journal } = await Journal.open(dir);
+    for (let seq = 1; seq <= 400; seq++) await journal.append({ ...msg(seq, 'S1', 'MeterValues', seq), payload: { pad: 'x'.repeat(200) } });
+    let owed = false;
+    const pending = journal.append({ t: 'ack', seq: 400 }); // in flight when the compaction starts
+    const compaction = journal.compact(() => [], () => !owed);
+    owed = true; // a new transaction begins before the compaction got its turn
+    const started = journal.append(msg(401, 'S2', 'StartTransaction', 500));
+    await Promise.all([pending, compaction, started]);
+    await journal.close();
+    const { journal: again, state } = await Journal.open(dir);
+    await again.close();
+    assert.ok(state.pending.some((m) => m.seq === 401), 'the new StartTransaction is still on disk');
   });
 });

@@ -140,11 +140,16 @@ export class Journal {
     });
   }
 
-  /** Rewrites the journal with only `keep` once nothing is owed (atomic: temp file, datasync, rename). */
-  async compact(keep: JournalRecord[]): Promise<void> {
+  /**
+   * Rewrites the journal with only `keep()` (atomic: temp file, datasync, rename), once it has grown and
+   * while `stillIdle()` says nothing is owed — asked after the pending writes, right before the rewrite
+   * starts, so a record appended meanwhile is never rewritten away (it waits and goes to the new file).
+   */
+  async compact(keep: () => JournalRecord[], stillIdle: () => boolean): Promise<void> {
     if (this.bytes < COMPACT_AFTER_BYTES) return;
     while (this.flushing) await this.flushing;
-    this.flushing = this.rewrite(keep).finally(() => {
+    if (!stillIdle() || this.waiting.length > 0) return;
+    this.flushing = this.rewrite(keep()).finally(() => {
       this.flushing = undefined;
       if (this.waiting.length > 0) this.flushing = this.flush();
     });
