@@ -163,6 +163,14 @@ describe('analyzeJournal', () => {
     assert.equal(report.backlog?.maxOldestAgeMs, 3_600_000);
   });
 
+  it('calls a relay-safe that could not drive the relay line open critical, and a stalled dead-man output high', () => {
+    const report = analyzeJournal([
+      app(0, 'heartbeat_gap', { gap_ms: 640, period_ms: 20 }),
+      app(5, 'relay_force_open_failed', { service_result: 'signal', exit_status: 'KILL' }),
+    ]);
+    assert.deepEqual(kinds(report), ['relay_force_open_failed:critical:1', 'heartbeat_stalled:high:1']);
+  });
+
   it('says when systemd messages are missing, and when there is nothing at all', () => {
     assert.match(analyzeJournal([app(0, 'agent_started')]).notes.join(), /no messages from systemd about the units/);
     const empty = analyzeJournal([]);

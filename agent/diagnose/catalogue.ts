@@ -196,6 +196,26 @@ export const PROBLEMS = {
     causes: ['systemd-notify missing or NotifyAccess too strict in a local drop-in'],
     actions: ['systemctl cat charger-agent (NotifyAccess=all)', 'command -v systemd-notify'],
   },
+  relay_force_open_failed: {
+    severity: 'critical',
+    title: 'after the agent ended, relay-safe (ExecStopPost) could not drive the relay line open',
+    causes: [
+      'gpio.relay in config.yaml is written in a way relay-safe does not read (anchors, aliases, lists) or names no line of this board',
+      'neither sysfs GPIO nor the gpiod tools for the character device (apt install gpiod)',
+      'no permission on /sys/class/gpio or /dev/gpiochip* for the service user',
+    ],
+    actions: [
+      'make sure the contactor is open now (its feedback contact, or measure the coil)',
+      'journalctl -u charger-agent -g relay_force_open (the line says what each path answered)',
+      'sudo -u charger-agent /usr/bin/node /opt/charger-agent/dist/agent/cli.js relay-safe --check --config /etc/charger-agent/config.yaml',
+    ],
+  },
+  heartbeat_stalled: {
+    severity: 'high',
+    title: 'the dead-man output stopped while the relay was meant to be closed: the contactor may have dropped mid-charge',
+    causes: ['the event loop was blocked for the gap heartbeat_gap reports (CPU starvation, a synchronous call, SD card stalls)', 'writing the heartbeat line failed (heartbeat_failed)'],
+    actions: ['journalctl -u charger-agent -g "heartbeat_(gap|failed)"', 'compare gap_ms with the hold time of the dead-man circuit; check load and I/O: uptime; journalctl -k | grep -i mmc'],
+  },
   health_clients_rejected: {
     severity: 'low',
     title: 'health port clients rejected',
@@ -231,6 +251,9 @@ export const EVENT_PROBLEMS: Record<string, ProblemKind> = {
   store_error: 'store_error',
   sd_notify_failed: 'sd_notify_failed',
   health_client_rejected: 'health_clients_rejected',
+  relay_force_open_failed: 'relay_force_open_failed',
+  heartbeat_gap: 'heartbeat_stalled',
+  heartbeat_failed: 'heartbeat_stalled',
 };
 
 /** Links whose outages are logged as down / still down / up (agent/logging/outage-log.ts). */
