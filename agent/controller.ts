@@ -135,6 +135,7 @@ export class Agent implements ChargePoint {
     await this.meterLink.start();
     this.tickTimer = setInterval(() => this.tick(), TICK_MS);
     this.tick();
+    this.pipeline.publishStatus({ state: chargeState(this.core), in_service: this.core.inService, faults: this.core.faults.map((fault) => fault.code) });
 
     this.healthServer = new HealthServer({
       ...config.health,

@@ -15,6 +15,8 @@ import { connect, type MqttClient } from 'mqtt';
 import { configSchema } from '../agent/config/schema.js';
 import { createMemoryLogger } from '../agent/logging/testing/memory-logger.js';
 import { createMqttSink, mqttTopics } from '../agent/telemetry/mqtt-sink.js';
+import { initialState, next } from '../agent/charging/state-machine.js';
+import type { CoreConfig, CoreEvent } from '../agent/charging/types.js';
 import { createTelemetryPipeline } from '../agent/telemetry/pipeline.js';
 import { chargingSession } from '../agent/telemetry/testing/charging-session.js';
 import { requireBrokers, startPrivateServices } from './support/services.js';
@@ -189,6 +191,62 @@ describe('telemetry to a real Mosquitto', () => {
       watcher.received.filter((m) => m.topic !== topics.online).map((m) => `${m.topic.slice(topics.base.length + 1)} ${m.payload}`),
       ['session {"session":4}', 'meter {"n":8}', 'session {"session":8}', 'meter {"n":9}', 'meter {"n":10}'],
       'both session events and the three newest samples, in the order they were published',
+    );
+  });
+
+  it('the retained status is complete from the first one and changes with the state atomically: never Available with a session', { timeout: 60_000 }, async () => {
+    const { mqttUrl } = requireBrokers();
+    const prefix = uniquePrefix();
+    const topics = mqttTopics({ prefix }, CP);
+    const stateDir = mkdtempSync(join(tmpdir(), 'charger-mqtt-'));
+    cleanups.push(() => rmSync(stateDir, { recursive: true, force: true }));
+    const config = configSchema.parse({ cpId: CP, stateDir, mqtt: { url: mqttUrl, prefix } });
+    const pipeline = createTelemetryPipeline({ config, log: createMemoryLogger() });
+    cleanups.push(() => pipeline.stop(0));
+    const watcher = await subscribe(mqttUrl, topics.status);
+    await pipeline.start();
+    pipeline.publishStatus({ state: 'Available', in_service: true, faults: [] });
+    await watcher.until(() => watcher.received.length > 0); // connected: from now on every status goes out as it is made
+
+    // The core's steps as the controller runs them: each step's events published together.
+    const core: CoreConfig = { cpId: CP, pricePerKwh: 0.2, authorizationTimeoutMs: 60_000, consumoIntervalMs: 1000, meterStaleMs: 10_000, feedbackTimeoutMs: 500, hasFeedback: true, finalReadingWaitMs: 2500 };
+    let state = initialState();
+    let nowMs = Date.now();
+    const reading = (importKwh: number) => ({ importKwh, powerW: 7400, voltageV: [230], currentA: [32], phasePowerW: [7400], takenAtMs: nowMs });
+    const steps: CoreEvent[] = [
+      { type: 'meter_reading', reading: reading(10) },
+      { type: 'authorize', driverId: 'DRIVER-ATOMIC' },
+      { type: 'plug', present: true },
+      { type: 'relay_feedback', closed: true },
+      { type: 'meter_reading', reading: reading(10.002) },
+      { type: 'plug', present: false },
+      { type: 'relay_feedback', closed: false },
+      { type: 'meter_reading', reading: reading(10.003) },
+    ];
+    for (const event of steps) {
+      nowMs += 100;
+      if (event.type === 'meter_reading') event.reading.takenAtMs = nowMs;
+      const step = next(core, state, event, nowMs);
+      state = step.state;
+      for (const action of step.actions) if (action.type === 'telemetry') pipeline.publish(action.event);
+      const change = step.actions.find((a) => a.type === 'telemetry' && a.event.type === 'CP_STATUS');
+      const count = watcher.received.length;
+      // the next step comes once this one's status is out, as a pin or the meter would, later
+      if (change) await watcher.until(() => watcher.received.length > count);
+    }
+
+    const statuses = watcher.received.map((m) => JSON.parse(m.payload) as Record<string, unknown>);
+    assert.deepEqual(statuses[0], { cp_id: CP, state: 'Available', in_service: true, faults: [] }, 'the first status is complete');
+    for (const status of statuses) {
+      assert.ok(['state', 'in_service', 'faults'].every((field) => field in status), `complete: ${JSON.stringify(status)}`);
+      const withSession = status.session_id !== undefined;
+      assert.equal(withSession, ['Authorized', 'Charging', 'Finishing'].includes(String(status.state)), `state and session agree: ${JSON.stringify(status)}`);
+    }
+    const authorized = statuses.find((status) => status.state === 'Authorized');
+    assert.equal(authorized?.user_id, 'DRIVER-ATOMIC', 'Authorized shows its session at once');
+    assert.deepEqual(
+      statuses.map((status) => status.state),
+      ['Available', 'Authorized', 'Charging', 'Finishing', 'Available'],
     );
   });
 

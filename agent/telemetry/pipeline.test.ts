@@ -223,18 +223,28 @@ describe('telemetry pipeline', () => {
     const { mqtt, pipeline, clock } = setup({ mqtt: { meterIntervalMs: 5000 } });
     await pipeline.start();
     const reading = (atMs: number) => ({ importKwh: 10, powerW: 7400, voltageV: [230], currentA: [32], phasePowerW: [7400], takenAtMs: atMs });
+    const stepDone = () => new Promise((resolve) => setImmediate(resolve));
     for (let second = 0; second < 12; second += 1) {
       clock.ms = T0 + second * 1000;
       pipeline.publishReading(reading(clock.ms), 'Available');
     }
+    await stepDone();
+    assert.equal(mqtt.of('status').length, 0, 'no status before state, in_service and faults are known');
+    pipeline.publishStatus({ state: 'Available', in_service: true, faults: [] });
+    await stepDone();
     for (const { atMs, event } of chargingSession({ cpId: CP, driverId: 'D1', startMs: T0 + 20_000, seconds: 3 })) {
+      if (atMs !== clock.ms) await stepDone(); // the events of one core step share its time
       clock.ms = atMs;
       pipeline.publish(event);
     }
+    await stepDone();
     assert.equal(mqtt.of('meter').length, 3, 'readings at 0 s, 5 s and 10 s');
     assert.deepEqual(mqtt.of('session').map((event) => event.type), ['SESSION_STARTED', 'SUPPLY_END']);
     const statuses = mqtt.of('status');
-    assert.equal(statuses[0]?.state, 'Available');
+    assert.deepEqual(statuses[0], { cp_id: CP, state: 'Available', in_service: true, faults: [] });
+    for (const status of statuses) {
+      assert.equal(status.session_id !== undefined, ['Authorized', 'Charging', 'Finishing'].includes(String(status.state)), JSON.stringify(status));
+    }
     assert.ok(statuses.some((state) => state.state === 'Charging' && state.session_id !== undefined));
     assert.equal(statuses.at(-1)?.state, 'Available');
     assert.equal(statuses.at(-1)?.session_id, undefined);

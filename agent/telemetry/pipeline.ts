@@ -27,7 +27,7 @@ import {
   type StoreStats,
   type TelemetryStore,
 } from './store.js';
-import type { CommandHandler, DeliveredEvent, LinkStatus, MessageSink, MqttSink, TelemetryPipeline, TelemetryStatus } from './types.js';
+import type { ChargePointStatus, CommandHandler, DeliveredEvent, LinkStatus, MessageSink, MqttSink, TelemetryPipeline, TelemetryStatus } from './types.js';
 
 export interface PipelineOptions {
   config: Config;
@@ -100,6 +100,7 @@ class Pipeline implements LedgerTelemetryPipeline {
   private lastBacklogLogMs = -Infinity;
   private backlogLogged = false;
   private mqttState: Record<string, unknown> = {};
+  private statusPending = false;
   private lastMeterMs = -Infinity;
 
   constructor(private readonly options: PipelineOptions) {
@@ -135,6 +136,10 @@ class Pipeline implements LedgerTelemetryPipeline {
     }
     this.wake.resolve();
     this.toMqtt(delivered);
+  }
+
+  publishStatus(status: ChargePointStatus): void {
+    this.updateStatus({ ...status });
   }
 
   publishReading(reading: MeterReading, state: ChargeState): void {
@@ -343,9 +348,22 @@ class Pipeline implements LedgerTelemetryPipeline {
     }
   }
 
+  /**
+   * The retained status changes once per core step: the events of one step (SESSION_STARTED and the
+   * CP_STATUS Authorized it brings, SUPPLY_END and CP_STATUS Available) are published synchronously
+   * by the controller, so they are merged and sent together at the end of the step (a microtask), and
+   * no status ever shows a session with the state before it. Nothing is sent before the state,
+   * in_service and faults are all known (publishStatus at start, or a CP_STATUS).
+   */
   private updateStatus(change: Record<string, unknown>): void {
     this.mqttState = { ...this.mqttState, ...change };
-    const { kwh: _kwh, importe: _importe, ...state } = this.mqttState;
-    this.mqtt?.publish('status', JSON.stringify({ cp_id: this.options.config.cpId, ...state }));
+    if (this.statusPending) return;
+    this.statusPending = true;
+    queueMicrotask(() => {
+      this.statusPending = false;
+      const { kwh: _kwh, importe: _importe, ...state } = this.mqttState;
+      if (state.state === undefined || state.in_service === undefined || state.faults === undefined) return;
+      this.mqtt?.publish('status', JSON.stringify({ cp_id: this.options.config.cpId, ...state }));
+    });
   }
 }

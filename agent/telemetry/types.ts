@@ -1,7 +1,7 @@
 // The contract between the controller and telemetry: the controller hands over events and readings
 // and never waits for a broker; the pipeline makes them durable and delivers them.
 import type { MeterReading } from '../../drivers/types.js';
-import type { ChargeState, TelemetryEvent } from '../charging/types.js';
+import type { ChargeState, FaultCode, TelemetryEvent } from '../charging/types.js';
 
 /** An event as delivered: the core's event plus a per-charge-point sequence number and a unique id. */
 export interface DeliveredEvent extends TelemetryEvent {
@@ -26,11 +26,20 @@ export interface TelemetryPipeline {
   start(): Promise<void>;
   /** Session events are durable when this returns; CONSUMO may be batched. Never blocks on a broker. */
   publish(event: TelemetryEvent): void;
+  /** The charge point as the controller sees it at start, so the first retained MQTT status is complete. */
+  publishStatus(status: ChargePointStatus): void;
   /** Latest meter reading, for MQTT /meter at its own rate. */
   publishReading(reading: MeterReading, state: ChargeState): void;
   /** Flushes what can be flushed within the deadline, then closes the links. */
   stop(deadlineMs?: number): Promise<void>;
   status(): TelemetryStatus;
+}
+
+/** The fields every retained MQTT status carries. */
+export interface ChargePointStatus {
+  state: ChargeState;
+  in_service: boolean;
+  faults: FaultCode[];
 }
 
 /** A broker link behind which kafkajs or mqtt.js live: bounded, never blocking the caller forever. */
