@@ -5,7 +5,8 @@ import { ManualClock } from './testing/manual-clock.js';
 import { createTransportPair } from './testing/memory-transport.js';
 import { ModbusEnergyMeter } from './modbus-meter.js';
 import { ModbusRtuClient } from './modbus-rtu.js';
-import type { MeterModel } from './registers.js';
+import { decodeFloat32, type MeterModel } from './registers.js';
+import { READ_HOLDING_REGISTERS } from './rtu-frame.js';
 import { seededRandom } from './seeded-random.js';
 import { MeterSimulator, type MeterSimulatorOptions, type SimBehaviour } from './simulator.js';
 
@@ -81,7 +82,7 @@ test('an SDM120 answers one phase and its active power is the total', async () =
   assert.equal(reading.phasePowerW.length, 1);
   assert.equal(reading.powerW, 3_680);
   assert.equal(reading.phasePowerW[0], 3_680);
-  assert.equal(reading.currentA[0], Math.fround(3_680 / 230));
+  assert.equal(reading.currentA[0], Math.fround(3_680 / 0.99 / 230), 'the current of 3680 W at power factor 0.99');
 });
 
 test('corrupting every CRC fails the read with METER_CRC after every retry', async () => {
@@ -164,7 +165,69 @@ test('a request for another unit is ignored, as on a shared bus', async () => {
 
 test('reads the meter cannot serve get the exceptions an Eastron answers', async () => {
   const { client } = await rig({ retries: 0 });
-  assert.equal((await rejection(client.readInputRegisters(1, 0, 82))).fields.exceptionCode, 3);
-  assert.equal((await rejection(client.readInputRegisters(1, 0, 3))).fields.exceptionCode, 3);
-  assert.equal((await rejection(client.readInputRegisters(1, 0x01f0, 40))).fields.exceptionCode, 2);
+  assert.equal((await rejection(client.readInputRegisters(1, 0, 82))).fields.exceptionCode, 3, 'more than 80 registers');
+  assert.equal((await rejection(client.readInputRegisters(1, 0x01f0, 40))).fields.exceptionCode, 2, 'past the input registers');
+  const holding = (address: number, count: number) => client.read({ unit: 1, functionCode: READ_HOLDING_REGISTERS, address, count });
+  assert.equal((await rejection(holding(0x0100, 2))).fields.exceptionCode, 2, 'no setup register there');
+  assert.equal((await rejection(holding(0xfc00, 4))).fields.exceptionCode, 2, 'past the serial number');
+});
+
+/** The float32 in the two input (or holding) registers at address, read with one request for just them. */
+async function floatAt(client: ModbusRtuClient, address: number, functionCode = 0x04): Promise<number> {
+  return decodeFloat32(await client.read({ unit: 1, functionCode, address, count: 2 }), 0);
+}
+
+test('serves the whole SDM630 input image with plausible values: frequency, power factor, VA, VAr, angles, averages, THD', async () => {
+  const { client, sim } = await rig({ retries: 0 });
+  const near = (actual: number, expected: number, what: string) => assert.ok(Math.abs(actual - expected) < 0.01, `${what}: ${actual}, expected about ${expected}`);
+  near(await floatAt(client, 0x0046), 50, 'frequency Hz');
+  near(await floatAt(client, 0x001e), 0.99, 'power factor L1');
+  near(await floatAt(client, 0x003e), 0.99, 'total power factor');
+  near(await floatAt(client, 0x0012), 7400 / 3 / 0.99, 'VA L1');
+  near(await floatAt(client, 0x0038), 7400 / 0.99, 'total VA');
+  near(await floatAt(client, 0x003c), Math.sqrt((7400 / 0.99) ** 2 - 7400 ** 2), 'total VAr');
+  near(await floatAt(client, 0x0024), (Math.acos(0.99) * 180) / Math.PI, 'phase angle L1, degrees');
+  near(await floatAt(client, 0x002a), (230 + 230.6 + 229.1) / 3, 'average voltage');
+  near(await floatAt(client, 0x0030), [230, 230.6, 229.1].reduce((sum, volts) => sum + 7400 / 3 / 0.99 / volts, 0), 'sum of line currents');
+  near(await floatAt(client, 0x00c8), Math.sqrt(230 ** 2 + 230.6 ** 2 + 230 * 230.6), 'L1-L2 voltage');
+  near(await floatAt(client, 0x00ea), 1.8, 'voltage THD L1, %');
+  near(await floatAt(client, 0x00f0), 4.6, 'current THD L1, %');
+  near(await floatAt(client, 0x0156), sim.truth().values.totalKwh, 'total kWh');
+  assert.equal(Object.keys(sim.truth().registers).length, 76, 'every register of the SDM630 table, in truth()');
+});
+
+test('any read length inside the input registers is answered: one register, three, across undefined ones as 0', async () => {
+  const { client } = await rig({ retries: 0 });
+  const frequency = await client.readInputRegisters(1, 0x0046, 2);
+  assert.deepEqual(await client.readInputRegisters(1, 0x0046, 1), frequency.slice(0, 2), 'the high word of 50.0');
+  assert.deepEqual(await client.readInputRegisters(1, 0x0047, 1), frequency.slice(2, 4), 'its low word alone');
+  assert.equal((await client.readInputRegisters(1, 0x0045, 3)).length, 6);
+  assert.deepEqual(await client.readInputRegisters(1, 0x0044, 2), new Uint8Array(4), '0x0044 is not in the table: 0');
+});
+
+test('with refuseGaps, a read that touches a register the model lacks is exception 2', async () => {
+  const { client } = await rig({ retries: 0, sim: { refuseGaps: true } });
+  assert.equal((await rejection(client.readInputRegisters(1, 0x0044, 2))).fields.exceptionCode, 2);
+  assert.equal((await client.readInputRegisters(1, 0x0046, 4)).length, 8, 'frequency and import kWh are adjacent');
+});
+
+test('function 03 answers the setup registers: node address, parity, baud code, demand period and the serial number', async () => {
+  const { client } = await rig({ retries: 0, sim: { setup: { baud: 19_200, parity: 'even', serialNumber: 21_070_042 } } });
+  assert.equal(await floatAt(client, 0x0014, READ_HOLDING_REGISTERS), 1, 'Modbus node address');
+  assert.equal(await floatAt(client, 0x001c, READ_HOLDING_REGISTERS), 3, 'baud code 3 = 19200');
+  assert.equal(await floatAt(client, 0x0012, READ_HOLDING_REGISTERS), 1, 'parity code 1 = even, one stop bit');
+  assert.equal(await floatAt(client, 0x0002, READ_HOLDING_REGISTERS), 60, 'demand period, minutes');
+  assert.equal(await floatAt(client, 0x000a, READ_HOLDING_REGISTERS), 3, 'system type 3 = three phase, four wire');
+  const serial = await client.read({ unit: 1, functionCode: READ_HOLDING_REGISTERS, address: 0xfc00, count: 2 });
+  assert.equal(new DataView(serial.buffer, serial.byteOffset).getUint32(0, false), 21_070_042);
+});
+
+test('each model serves its own table: an SDM120 has frequency but no THD, an SDM72D-M (V1) no frequency', async () => {
+  const sdm120 = await rig({ model: 'sdm120', retries: 0, sim: { refuseGaps: true } });
+  assert.equal(await floatAt(sdm120.client, 0x0046), 50);
+  assert.equal((await rejection(sdm120.client.readInputRegisters(1, 0x00ea, 2))).fields.exceptionCode, 2, 'no THD on an SDM120');
+  assert.equal((await rejection(sdm120.client.readInputRegisters(1, 0x0034, 2))).fields.exceptionCode, 2, 'no total power register on an SDM120');
+  const sdm72 = await rig({ model: 'sdm72', retries: 0, sim: { refuseGaps: true } });
+  assert.equal((await rejection(sdm72.client.readInputRegisters(1, 0x0046, 2))).fields.exceptionCode, 2);
+  assert.equal(await floatAt(sdm72.client, 0x0034), 7400);
 });

@@ -1,11 +1,12 @@
 // A Modbus RTU meter simulator: it answers the register maps of registers.ts over any
 // SerialTransport (an in-memory pair in unit tests, a pty in hardware-in-the-loop tests), as a
-// correct SDM630 by default. Faults are behaviours stacked on top of the correct answer, in the
+// correct SDM630 by default, serving the model's whole register image (sim-register-image.ts). Faults are behaviours stacked on top of the correct answer, in the
 // manner of zwave-js' MockController: the built-in knobs (setBehaviour) first, then any hook a test
 // adds (addBehaviour). truth() says what the meter held and what it served, answer by answer.
 import { systemClock, type Clock, type TimerHandle } from './clock.js';
-import { REGISTER_MAPS, type MeterModel, type Quantity, type RegisterMap } from './registers.js';
-import { buildExceptionResponse, buildReadResponse, READ_INPUT_REGISTERS, scanRequest, type ReadRequest } from './rtu-frame.js';
+import { REGISTER_MAPS, type MeterModel, type RegisterMap } from './registers.js';
+import { buildExceptionResponse, buildReadResponse, READ_HOLDING_REGISTERS, READ_INPUT_REGISTERS, scanRequest, type ReadRequest } from './rtu-frame.js';
+import { HOLDING_BLOCKS, holdingImage, INPUT_BLOCKS, inputImage, type MeterSetup, type RegisterBlock, type RegisterWords } from './sim-register-image.js';
 import type { SerialTransport } from './transport.js';
 
 export interface SimBehaviour {
@@ -74,7 +75,7 @@ export interface SimTruth {
   unit: number;
   atMs: number;
   values: SimValues;
-  /** Register address (hex) → float32 value, for every mapped register. */
+  /** Input register address (hex) → float32 value, for every register the model lists. */
   registers: Record<string, number>;
   behaviour: SimBehaviour;
   stats: SimStats;
@@ -92,8 +93,14 @@ export interface MeterSimulatorOptions {
   voltageV?: number;
   initialImportKwh?: number;
   exportKwh?: number;
-  /** Answer exception 2 to reads that span registers the map does not have (some meters do). */
+  /** Answer exception 2 to reads that span registers the model does not have (some firmware does); else those read as 0. */
   refuseGaps?: boolean;
+  /** Power factor while drawing power (default 0.99; 1 with no load). */
+  powerFactor?: number;
+  /** Default 50. */
+  frequencyHz?: number;
+  /** The serial line and number the setup registers report (default 9600 8N1, serial 10000000 + unit). */
+  setup?: Partial<Omit<MeterSetup, 'unit'>>;
   /** How many served answers truth() keeps. Default 10,000. */
   keepServed?: number;
   behaviour?: Partial<SimBehaviour>;
@@ -111,7 +118,7 @@ export const DEFAULT_BEHAVIOUR: SimBehaviour = {
 };
 
 const MS_PER_HOUR = 3_600_000;
-const REGISTER_SPACE = 0x0200;
+const DEFAULT_POWER_FACTOR = 0.99;
 /** Small differences between phases, so that a swapped phase shows in a test. */
 const PHASE_VOLTAGE_OFFSETS_V = [0, 0.6, -0.9];
 /** A European grid; the agent reads it from 0x0046 for INFO and /metrics. */
@@ -159,6 +166,8 @@ export class MeterSimulator {
   private readonly hooks: SimHook[] = [];
   private current: SimBehaviour;
   private importKwh: number;
+  private maxDemandW: number;
+  private readonly holding: RegisterWords;
   private energySinceMs: number | undefined;
   private pendingBytes = new Uint8Array();
   private readonly timers = new Set<TimerHandle>();
@@ -173,11 +182,16 @@ export class MeterSimulator {
     this.clock = options.clock ?? systemClock;
     this.current = { ...DEFAULT_BEHAVIOUR, ...options.behaviour };
     this.importKwh = options.initialImportKwh ?? 1234.5;
+    this.maxDemandW = Math.max(0, this.current.powerW);
+    const setup: MeterSetup = { baud: 9600, parity: 'none', stopBits: 1, serialNumber: 10_000_000 + this.unit, ...options.setup, unit: this.unit };
+    this.holding = holdingImage(this.model, setup);
   }
 
   async start(): Promise<void> {
     const { transport } = this.options;
     this.energySinceMs = this.clock.now();
+    // one answer built (not sent) now, so the first real answer is as quick as the next ones
+    this.correctAnswer({ unit: this.unit, functionCode: READ_INPUT_REGISTERS, address: 0, count: this.map.maxRegistersPerRead }, this.values());
     this.unsubscribe = [transport.onData((bytes) => this.receive(bytes))];
     await transport.open();
   }
@@ -198,6 +212,13 @@ export class MeterSimulator {
   setBehaviour(patch: Partial<SimBehaviour>): void {
     this.integrateEnergy();
     this.current = { ...this.current, ...patch };
+    this.maxDemandW = Math.max(this.maxDemandW, this.current.powerW);
+  }
+
+  /** The import register as integrated, unrounded (a state file keeps it across restarts). */
+  importRegisterKwh(): number {
+    this.integrateEnergy();
+    return this.importKwh;
   }
 
   /** Sets the import register, as a replaced or reset meter would show. */
@@ -236,9 +257,10 @@ export class MeterSimulator {
     const voltageV = PHASE_VOLTAGE_OFFSETS_V.slice(0, phases).map((offset) => Math.fround(voltageBase + offset));
     const phasePowerW = voltageV.map(() => Math.fround(powerW / phases));
     const exportKwh = this.options.exportKwh ?? 0;
+    const powerFactor = powerW > 0 ? this.powerFactor() : 1;
     return {
       voltageV,
-      currentA: phasePowerW.map((w, i) => Math.fround(w / voltageV[i]!)),
+      currentA: phasePowerW.map((w, i) => Math.fround(w / powerFactor / voltageV[i]!)),
       phasePowerW,
       powerW: Math.fround(powerW),
       frequencyHz: Math.fround(SUPPLY_FREQUENCY_HZ),
@@ -251,9 +273,7 @@ export class MeterSimulator {
   truth(): SimTruth {
     const values = this.values();
     const registers: Record<string, number> = {};
-    for (const register of this.map.registers) {
-      registers[`0x${register.address.toString(16).padStart(4, '0')}`] = this.valueOf(values, register.quantity, register.phase);
-    }
+    for (const [address, value] of this.inputImage(values).floats) registers[`0x${address.toString(16).padStart(4, '0')}`] = value;
     return {
       model: this.model,
       unit: this.unit,
@@ -266,9 +286,21 @@ export class MeterSimulator {
     };
   }
 
-  private valueOf(values: SimValues, quantity: Quantity, phase = 0): number {
-    const value = values[quantity];
-    return Array.isArray(value) ? value[phase] ?? 0 : value;
+  private powerFactor(): number {
+    return this.options.powerFactor ?? DEFAULT_POWER_FACTOR;
+  }
+
+  private inputImage(values: SimValues): ReturnType<typeof inputImage> {
+    return inputImage(this.model, {
+      voltageV: values.voltageV,
+      phasePowerW: values.phasePowerW,
+      powerW: values.powerW,
+      importKwh: values.importKwh,
+      exportKwh: values.exportKwh,
+      maxDemandW: this.maxDemandW,
+      powerFactor: this.powerFactor(),
+      frequencyHz: this.options.frequencyHz ?? 50,
+    });
   }
 
   private integrateEnergy(): void {
@@ -313,25 +345,24 @@ export class MeterSimulator {
     this.respond(request, this.correctAnswer(request, values), values);
   }
 
+  /**
+   * Function 04 (input) and 03 (holding): any count from 1 to the model's maximum, inside one block of
+   * the address space (else exception 2); registers the model does not have read as 0, or exception 2
+   * with refuseGaps.
+   */
   private correctAnswer(request: ReadRequest, values: SimValues): Uint8Array {
     const { unit, functionCode, address, count } = request;
-    if (functionCode !== READ_INPUT_REGISTERS) return buildExceptionResponse(unit, functionCode, 2);
-    if (count < 2 || count > this.map.maxRegistersPerRead || count % 2 === 1) return buildExceptionResponse(unit, functionCode, 3);
-    if (address + count > REGISTER_SPACE || (this.options.refuseGaps && this.spansGap(address, count))) return buildExceptionResponse(unit, functionCode, 2);
-    return buildReadResponse(unit, functionCode, this.registerBytes(address, count, values));
-  }
-
-  private spansGap(address: number, count: number): boolean {
-    for (let register = address; register < address + count; register += 1) {
-      if (!this.map.registers.some((r) => register === r.address || register === r.address + 1)) return true;
-    }
-    return false;
-  }
-
-  private registerBytes(address: number, count: number, values: SimValues): Uint8Array {
-    const image = new DataView(new ArrayBuffer(2 * REGISTER_SPACE));
-    for (const register of this.map.registers) image.setFloat32(2 * register.address, this.valueOf(values, register.quantity, register.phase), false);
-    return new Uint8Array(image.buffer, 2 * address, 2 * count).slice();
+    const input = functionCode === READ_INPUT_REGISTERS;
+    if (!input && functionCode !== READ_HOLDING_REGISTERS) return buildExceptionResponse(unit, functionCode, 1);
+    if (count < 1 || count > this.map.maxRegistersPerRead) return buildExceptionResponse(unit, functionCode, 3);
+    const blocks = input ? INPUT_BLOCKS : HOLDING_BLOCKS;
+    if (!blocks.some((block) => insideBlock(block, address, count))) return buildExceptionResponse(unit, functionCode, 2);
+    const words = input ? this.inputImage(values).words : this.holding;
+    const wanted = Array.from({ length: count }, (_, k) => address + k);
+    if (this.options.refuseGaps && wanted.some((register) => !words.has(register))) return buildExceptionResponse(unit, functionCode, 2);
+    const bytes = new DataView(new ArrayBuffer(2 * count));
+    wanted.forEach((register, k) => bytes.setUint16(2 * k, words.get(register) ?? 0, false));
+    return buildReadResponse(unit, functionCode, new Uint8Array(bytes.buffer));
   }
 
   private respond(request: ReadRequest, correct: Uint8Array, values: SimValues): void {
@@ -373,4 +404,8 @@ export class MeterSimulator {
     }, delayMs);
     this.timers.add(timer);
   }
+}
+
+function insideBlock(block: RegisterBlock, address: number, count: number): boolean {
+  return address >= block.first && address + count <= block.end;
 }
