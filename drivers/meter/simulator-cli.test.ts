@@ -1,4 +1,7 @@
 import { strict as assert } from 'node:assert';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { runMeterSim } from './simulator-cli.js';
 
@@ -11,7 +14,7 @@ const capture = () => {
 test('--help prints the usage with every option and exits 0', async () => {
   const { out, options } = capture();
   assert.equal(await runMeterSim(['--help'], options), 0);
-  for (const option of ['--path', '--model', '--unit', '--baud', '--power-w', '--corrupt', '--drop', '--delay-ms', '--control-port']) {
+  for (const option of ['--path', '--model', '--unit', '--baud', '--power-w', '--corrupt', '--drop', '--delay-ms', '--control-port', '--state', '--serial', '--refuse-gaps']) {
     assert.ok(out.join('\n').includes(option), `usage mentions ${option}`);
   }
 });
@@ -32,4 +35,17 @@ test('a port that does not exist exits 69 with the fix', async () => {
   const { err, options } = capture();
   assert.equal(await runMeterSim(['--path', '/nonexistent/tty-for-test'], options), 69);
   assert.match(err.join('\n'), /METER_PORT_MISSING: \/nonexistent\/tty-for-test does not exist/);
+});
+
+test('a state file it cannot trust stops the start (69) instead of billing from a wrong register', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'meter-sim-cli-'));
+  try {
+    const state = join(dir, 'meter.json');
+    writeFileSync(state, '{"importKwh":"lots"}');
+    const { err, options } = capture();
+    assert.equal(await runMeterSim(['--path', '/nonexistent/tty-for-test', '--state', state], options), 69);
+    assert.match(err.join('\n'), /SIM_STATE_CORRUPT/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -5,6 +5,7 @@ import { REGISTER_MAPS, type MeterModel } from './registers.js';
 import { seededRandom } from './seeded-random.js';
 import { SerialPortTransport } from './serial-transport.js';
 import { CONTROL_HELP, startControlServer, type ControlServer } from './sim-control.js';
+import { loadSimState, SimStateSaver, STATE_SAVE_EVERY_MS } from './sim-state-file.js';
 import { MeterSimulator } from './simulator.js';
 
 export const METER_SIM_USAGE = `Usage: charger-agent meter-sim --path <tty> [options]
@@ -21,7 +22,12 @@ Options:
   --parity <p>          none | even | odd (default none)
   --stop-bits <n>       1 | 2 (default 1)
   --power-w <W>         power drawn (default 7400)
-  --import-kwh <kWh>    initial import register (default 1234.5)
+  --import-kwh <kWh>    initial import register (default: the --state file's, else 1234.5)
+  --state <file>        keep the import register in <file> across restarts (written atomically
+                        every ${STATE_SAVE_EVERY_MS / 1000} s while it moves and at exit: a kill -9 loses at most that)
+  --serial <n>          serial number in holding registers 0xFC00-0xFC01 (default 10000000 + unit)
+  --refuse-gaps         answer exception 02 to reads that touch registers the model lacks
+                        (default: they read as 0)
   --corrupt <0..1>      share of answers with a broken CRC (default 0)
   --drop <0..1>         share of requests left unanswered (default 0)
   --delay-ms <ms>       delay before each answer (default 0)
@@ -78,6 +84,9 @@ function parse(argv: string[]) {
       'stop-bits': { type: 'string' },
       'power-w': { type: 'string' },
       'import-kwh': { type: 'string' },
+      state: { type: 'string' },
+      serial: { type: 'string' },
+      'refuse-gaps': { type: 'boolean' },
       corrupt: { type: 'string' },
       drop: { type: 'string' },
       'delay-ms': { type: 'string' },
@@ -96,7 +105,10 @@ function parse(argv: string[]) {
     parity: choice(values, 'parity', ['none', 'even', 'odd'] as const, 'none'),
     stopBits: Number(choice(values, 'stop-bits', ['1', '2'] as const, '1')) as 1 | 2,
     powerW: numberOption(values, 'power-w', 7400, 0, 1e6),
-    importKwh: numberOption(values, 'import-kwh', 1234.5, 0, 1e8),
+    importKwh: values['import-kwh'] === undefined ? undefined : numberOption(values, 'import-kwh', 0, 0, 1e8),
+    statePath: values.state,
+    serialNumber: values.serial === undefined ? undefined : numberOption(values, 'serial', 0, 0, 2 ** 32 - 1),
+    refuseGaps: values['refuse-gaps'] === true,
     corrupt: numberOption(values, 'corrupt', 0, 0, 1),
     drop: numberOption(values, 'drop', 0, 0, 1),
     delayMs: numberOption(values, 'delay-ms', 0, 0, 600_000),
@@ -137,16 +149,29 @@ export async function runMeterSim(argv: string[], options: MeterSimRunOptions = 
     out(METER_SIM_USAGE);
     return 0;
   }
+  let savedKwh: number | undefined;
+  try {
+    savedKwh = settings.statePath === undefined ? undefined : loadSimState(settings.statePath)?.importKwh;
+  } catch (error) {
+    err(`meter-sim: ${(error as Error).message}`);
+    return EXIT_UNAVAILABLE;
+  }
+  const { baud, parity, stopBits } = settings;
   const sim = new MeterSimulator({
-    transport: new SerialPortTransport({ path: settings.path, baud: settings.baud, parity: settings.parity, stopBits: settings.stopBits }),
+    transport: new SerialPortTransport({ path: settings.path, baud, parity, stopBits }),
     model: settings.model,
     unit: settings.unit,
-    initialImportKwh: settings.importKwh,
+    initialImportKwh: settings.importKwh ?? savedKwh ?? 1234.5,
+    refuseGaps: settings.refuseGaps,
+    setup: { baud, parity, stopBits, ...(settings.serialNumber === undefined ? {} : { serialNumber: settings.serialNumber }) },
     random: settings.seed === undefined ? Math.random : seededRandom(settings.seed),
     behaviour: { powerW: settings.powerW, corruptShare: settings.corrupt, dropShare: settings.drop, delayMs: settings.delayMs },
   });
   let control: ControlServer | undefined;
+  const saver = settings.statePath === undefined ? undefined : new SimStateSaver(settings.statePath, () => sim.importRegisterKwh());
   try {
+    saver?.start();
+    if (saver?.lastError) throw new Error(`SIM_STATE_UNWRITABLE: ${saver.lastError}`);
     await sim.start();
     if (settings.controlPort !== undefined) control = await startControlServer(sim, settings.controlPort);
   } catch (error) {
@@ -155,11 +180,14 @@ export async function runMeterSim(argv: string[], options: MeterSimRunOptions = 
     return EXIT_UNAVAILABLE;
   }
   const controlText = control ? `; control on 127.0.0.1:${control.port}` : '';
-  out(`meter-sim: ${settings.model} unit ${settings.unit} answering on ${settings.path} at ${settings.baud} baud${controlText}`);
+  const stateText = saver ? `; register ${sim.importRegisterKwh()} kWh kept in ${settings.statePath}` : '';
+  out(`meter-sim: ${settings.model} unit ${settings.unit} answering on ${settings.path} at ${settings.baud} baud${controlText}${stateText}`);
   options.onReady?.({ controlPort: control?.port, sim });
   await untilStopped(options.signal);
   await control?.close();
   await sim.stop();
-  out('meter-sim: stopped');
+  const savedKwhAtExit = saver?.stop();
+  if (saver?.lastError) err(`meter-sim: the register could not be saved to ${settings.statePath}: ${saver.lastError}`);
+  out(`meter-sim: stopped${saver ? ` with ${savedKwhAtExit} kWh saved in ${settings.statePath}` : ''}`);
   return 0;
 }
