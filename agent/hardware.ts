@@ -1,6 +1,7 @@
 // Builds the hardware the config asks for: simulated or Raspberry Pi GPIO relay and inputs, and a
 // simulated or Modbus RTU meter. The only place that chooses between real and simulated drivers.
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { checkGpioAccess, createPiGpio } from '../drivers/gpio/pi-hardware.js';
 import { createSimHardware } from '../drivers/sim/sim-hardware.js';
 import type { SimMeter } from '../drivers/sim/sim-meter.js';
@@ -34,12 +35,14 @@ export async function createHardware(config: Config, log: Logger): Promise<Hardw
   let hardware: Hardware;
   let simMeter: SimMeter | undefined;
   let simulation: HardwareSimulation | undefined;
+  // the simulated meter keeps its register in the state directory, so a demo crash does not start it again
+  const meterStatePath = config.meter.driver === 'sim' ? join(config.stateDir, 'sim-meter.json') : undefined;
   if (kind === 'pi') {
     checkGpioAccess(config.gpio);
     const gpio = createPiGpio(config.gpio, log);
     hardware = { ...gpio, release: async () => gpio.release() };
   } else {
-    const sim = createSimHardware({ ...config.sim, meterTimeoutMs: config.meter.timeoutMs, heartbeat: config.gpio.heartbeat !== undefined });
+    const sim = createSimHardware({ ...config.sim, meterTimeoutMs: config.meter.timeoutMs, heartbeat: config.gpio.heartbeat !== undefined, meterStatePath });
     ({ hardware, simulation, simMeter } = sim);
   }
   if (config.meter.driver === 'modbus') {
@@ -50,7 +53,7 @@ export async function createHardware(config: Config, log: Logger): Promise<Hardw
   }
   if (!simMeter) {
     // pi relay and inputs with a simulated meter: a bench set-up without RS-485
-    simMeter = createSimHardware({ ...config.sim, meterTimeoutMs: config.meter.timeoutMs }).simMeter;
+    simMeter = createSimHardware({ ...config.sim, meterTimeoutMs: config.meter.timeoutMs, meterStatePath }).simMeter;
   }
   const meter = simMeter;
   return { kind, hardware, simulation, createMeter: () => meter, meterLabel: 'simulated meter' };

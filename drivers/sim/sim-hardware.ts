@@ -17,6 +17,8 @@ export interface SimHardwareOptions {
   meterTimeoutMs: number;
   /** Simulate the dead-man output (gpio.heartbeat is configured): its timer costs CPU, so only then. */
   heartbeat?: boolean;
+  /** Where the simulated meter keeps its import register across restarts; absent = it starts at initialImportKwh. */
+  meterStatePath?: string;
 }
 
 export interface SimHardware {
@@ -51,6 +53,7 @@ export function createSimHardware(options: SimHardwareOptions): SimHardware {
     voltageV: options.voltageV,
     phases: options.phases,
     timeoutMs: options.meterTimeoutMs,
+    statePath: options.meterStatePath,
     flowing: () => relay.feedback.read() && plugPresent.read(),
   });
   // integrate the energy up to every change of whether current flows

@@ -1,3 +1,4 @@
+import { loadSimState, SimStateSaver } from '../meter/sim-state-file.js';
 import { DriverError, type EnergyMeter, type MeterReading } from '../types.js';
 
 export interface SimMeterOptions {
@@ -7,6 +8,8 @@ export interface SimMeterOptions {
   phases: 1 | 3;
   /** How long a read waits before failing while the meter is silent. */
   timeoutMs: number;
+  /** Keeps the import register in this file across restarts (sim-state-file.ts); it wins over initialImportKwh. */
+  statePath?: string;
   /** Whether current flows now (contact closed and a vehicle plugged). */
   flowing: () => boolean;
   now?: () => number;
@@ -23,17 +26,22 @@ export class SimMeter implements EnergyMeter {
   private silent = false;
   private readonly now: () => number;
   private readonly waiting = new Set<ReturnType<typeof setTimeout>>();
+  private readonly saver: SimStateSaver | undefined;
 
   constructor(private readonly options: SimMeterOptions) {
     this.now = options.now ?? Date.now;
-    this.importKwh = options.initialImportKwh;
+    this.importKwh = options.statePath ? (loadSimState(options.statePath)?.importKwh ?? options.initialImportKwh) : options.initialImportKwh;
+    this.saver = options.statePath ? new SimStateSaver(options.statePath, () => this.truthKwh) : undefined;
     this.powerW = options.powerW;
     this.lastMs = this.now();
   }
 
-  async open(): Promise<void> {}
+  async open(): Promise<void> {
+    this.saver?.start();
+  }
 
   async close(): Promise<void> {
+    this.saver?.stop();
     for (const timer of this.waiting) clearTimeout(timer);
     this.waiting.clear();
   }
