@@ -11,7 +11,10 @@ echo "== type-check (tsc --noEmit)"
 npx tsc --noEmit -p .
 
 unit_tests=(agent/**/*.test.ts drivers/**/*.test.ts)
-system_tests=(test/**/*.test.ts)
+system_tests=()
+for file in test/**/*.test.ts; do
+  case "$file" in test/vm/*) ;; *) system_tests+=("$file") ;; esac
+done
 
 # A hung test fails instead of holding the run. On Node 20 the limit also bounds each test file as a
 # whole (22+ applies it per test); tests that need longer say so in their own { timeout }.
@@ -38,4 +41,7 @@ node --import tsx --test --test-timeout="$UNIT_TIMEOUT_MS" --test-concurrency=2 
 # issues, which a 2-core machine should not be asked to meet while another suite loads it.
 echo "== hardware-in-the-loop and broker tests"
 node --import tsx --test --test-timeout="$SYSTEM_TIMEOUT_MS" --test-concurrency=1 --test-reporter=spec "${system_tests[@]}" || status=1
+
+# The virtual charge point (test/vm/, QEMU) runs as `npm run test:vm`: not yet part of this run
+# until it has passed on the CI machine (see README, Tests).
 exit "$status"

@@ -1,0 +1,114 @@
+// The virtual charge point: a gpio-sim chip wired as relay, feedback contact, plug and e-stop; the
+// Modbus meter simulator on a pty pair; the agent installed by scripts/install.sh (live path) with a
+// config for that wiring. The contactor is simulated by a loop that copies the relay line's value
+// into the feedback line's pull, as the auxiliary contact of a real contactor follows its coil.
+import { spawn } from 'node:child_process';
+import { mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { CLI, createSimChip, log, mustRun, STAGE, until } from './lib.mjs';
+
+export const LINES = { relay: 0, feedback: 1, plug: 2, estop: 3 };
+export const METER_LINK = '/run/charger-vm/agent-tty';
+const METER_SIDE = '/run/charger-vm/meter';
+
+function config(label, extra) {
+  return `# charger-agent in the VM suite: the gpio-sim chip and the meter simulator on a pty
+cpId: CP-VM-1
+hardware: pi
+gpio:
+  relay: { chip: ${label}, line: ${LINES.relay} }
+  relayFeedback: { chip: ${label}, line: ${LINES.feedback} }
+  plugPresent: { chip: ${label}, line: ${LINES.plug} }
+  emergencyStop: { chip: ${label}, line: ${LINES.estop}, activeLow: true }
+meter:
+  driver: modbus
+  path: ${METER_LINK}
+${extra}`;
+}
+
+// What an operator adds with `systemctl edit charger-agent` for this bench: the meter is on a pty
+// (char-pts) instead of a USB adapter; restarts after 2 s instead of 10 (time in the suite); the
+// start may take longer than 60 s on an emulated CPU shared with other work.
+const DROP_IN = `[Service]
+DeviceAllow=char-pts rw
+RestartSec=2
+TimeoutStartSec=600
+`;
+
+/**
+ * Config and drop-in first (an image builder's files, kept by install.sh), then install.sh --no-start
+ * --skip-deps, then the production node_modules (pruned on the host by stage.sh) into
+ * /opt/charger-agent: what --deps copy would leave there, without its `npm prune`, which alone takes
+ * minutes of emulated CPU.
+ */
+export async function install({ label, extraConfig = '' }) {
+  mkdirSync('/etc/charger-agent', { recursive: true });
+  writeFileSync('/etc/charger-agent/config.yaml', config(label, extraConfig));
+  mkdirSync('/etc/systemd/system/charger-agent.service.d', { recursive: true });
+  writeFileSync('/etc/systemd/system/charger-agent.service.d/vm-bench.conf', DROP_IN);
+  const started = Date.now();
+  const result = await mustRun('/bin/bash', [`${STAGE}/scripts/install.sh`, '--no-build', '--skip-deps', '--no-start'], { timeoutMs: 300_000 });
+  await mustRun('/bin/cp', ['-a', `${STAGE}/node_modules`, '/opt/charger-agent/node_modules'], { timeoutMs: 300_000 });
+  await mustRun('/bin/chown', ['-R', '0:0', '/opt/charger-agent/node_modules']);
+  return { installMs: Date.now() - started, installLog: result.stderr.split('\n').filter(Boolean) };
+}
+
+/** The gpio-sim chip with every input at rest: contact open, no plug, e-stop released (active low). */
+export async function createChip() {
+  const chip = await createSimChip(4);
+  chip.pull(LINES.feedback, false);
+  chip.pull(LINES.plug, false);
+  chip.pull(LINES.estop, true);
+  // udev (the Raspberry Pi OS rule in rootfs/etc/udev/rules.d) gives the gpio group the export file
+  await until('group gpio on /sys/class/gpio/export (udev rule)', () => {
+    const stat = statSync('/sys/class/gpio/export');
+    return (stat.mode & 0o020) !== 0 && stat.gid !== 0;
+  }, { timeoutMs: 30_000 });
+  return chip;
+}
+
+/** The auxiliary contact: feedback pull = relay value, checked every 2 ms. */
+export function followRelay(chip) {
+  let last;
+  const timer = setInterval(() => {
+    const closed = chip.value(LINES.relay);
+    if (closed !== last) {
+      chip.pull(LINES.feedback, closed);
+      last = closed;
+    }
+  }, 2);
+  return () => clearInterval(timer);
+}
+
+/** socat pty pair (the agent's end readable by group dialout) and `charger-agent meter-sim` on the other end. */
+export async function startMeter() {
+  mkdirSync('/run/charger-vm', { recursive: true });
+  const socat = spawn('/usr/bin/socat', [
+    `pty,raw,echo=0,link=${METER_SIDE}`,
+    `pty,raw,echo=0,link=${METER_LINK},group-late=dialout,perm-late=0660`,
+  ], { stdio: 'inherit' });
+  await until('the socat pty pair', () => {
+    try {
+      statSync(METER_LINK);
+      statSync(METER_SIDE);
+      return true;
+    } catch {
+      return false;
+    }
+  }, { timeoutMs: 20_000 });
+  const sim = spawn('/usr/bin/node', [...CLI, 'meter-sim', '--path', METER_SIDE], { stdio: 'inherit' });
+  log('meter simulator started');
+  return () => {
+    sim.kill();
+    socat.kill();
+  };
+}
+
+export async function mainPid() {
+  const { stdout } = await mustRun('/bin/systemctl', ['show', '-P', 'MainPID', 'charger-agent']);
+  return Number(stdout.trim());
+}
+
+export async function unitProperties(...names) {
+  const { stdout } = await mustRun('/bin/systemctl', ['show', 'charger-agent', ...names.map((name) => `-p${name}`)]);
+  return Object.fromEntries(stdout.trim().split('\n').map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]));
+}
