@@ -3,7 +3,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createChip, followRelay, install, LINES, mainPid, startMeter, unitProperties } from './device.mjs';
+import { createChip, followRelay, gpioGroupAccess, install, LINES, mainPid, startMeter, unitProperties } from './device.mjs';
 import { CLI, ctl, fail, info, JournalFollower, log, mustRun, run, STAGE, until } from './lib.mjs';
 
 const RELAY_SAFE_IN_UNIT = () => /^ExecStopPost=.*relay-safe/m.test(readFileSync('/etc/systemd/system/charger-agent.service', 'utf8'));
@@ -50,10 +50,11 @@ export async function checkSuite(results) {
   const state = {};
 
   await results.check('install_and_start', async () => {
-    // install first: its sysusers entry creates the gpio group the udev rule hands the lines to
-    const installed = await install({ label: 'gpio-sim.0-node0' });
+    // the chip first, so that install.sh's relay-safe --check finds the relay line
     chip = await createChip();
     if (chip.label !== 'gpio-sim.0-node0') fail(`the gpio-sim chip is labelled ${chip.label}, the config says gpio-sim.0-node0`);
+    const installed = await install({ label: chip.label });
+    await gpioGroupAccess();
     stopFollowing = followRelay(chip);
     stopMeter = await startMeter();
     const mark = journal.mark();

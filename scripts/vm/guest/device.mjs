@@ -58,12 +58,19 @@ export async function createChip() {
   chip.pull(LINES.feedback, false);
   chip.pull(LINES.plug, false);
   chip.pull(LINES.estop, true);
-  // udev (the Raspberry Pi OS rule in rootfs/etc/udev/rules.d) gives the gpio group the export file
+  return chip;
+}
+
+/**
+ * After install.sh created the gpio group (sysusers): udev's rule (Raspberry Pi OS's, in
+ * rootfs/etc/udev/rules.d) replayed for the chip, then wait until the group may export lines.
+ */
+export async function gpioGroupAccess() {
+  await mustRun('/bin/udevadm', ['trigger', '--action=add', '--subsystem-match=gpio']);
   await until('group gpio on /sys/class/gpio/export (udev rule)', () => {
     const stat = statSync('/sys/class/gpio/export');
     return (stat.mode & 0o020) !== 0 && stat.gid !== 0;
-  }, { timeoutMs: 30_000 });
-  return chip;
+  }, { timeoutMs: 120_000 });
 }
 
 /** The auxiliary contact: feedback pull = relay value, checked every 2 ms. */

@@ -141,7 +141,7 @@ export class JournalFollower {
 }
 
 /** One TCP protocol line to the agent (observation only; commands go through `charger-agent ctl`). */
-export function protocolLine(line, port = 5001, timeoutMs = 3000) {
+export function protocolLine(line, port = 5001, timeoutMs = 30_000) {
   return new Promise((resolve, reject) => {
     const socket = connect(port, '127.0.0.1');
     let data = '';
@@ -171,7 +171,8 @@ export async function info() {
 }
 
 export function ctl(...args) {
-  return run('/usr/bin/node', [...CLI, 'ctl', ...args], { timeoutMs: 60_000 });
+  // an emulated CPU shared with other work answers slowly: 30 s instead of ctl's 3 s
+  return run('/usr/bin/node', [...CLI, 'ctl', '--timeout-ms', '30000', ...args], { timeoutMs: 120_000 });
 }
 
 /**

@@ -9,7 +9,7 @@
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createChip, followRelay, install, LINES, startMeter } from './device.mjs';
+import { createChip, followRelay, gpioGroupAccess, install, LINES, startMeter } from './device.mjs';
 import { fail, info, JournalFollower, log, mustRun, protocolLine, RUN, STAGE, until } from './lib.mjs';
 
 const STATE_DIR = '/var/lib/charger-agent';
@@ -24,12 +24,12 @@ function openDatabase(readonly) {
   return new Database(DB, { readonly, fileMustExist: true });
 }
 
-/** The state disk (/dev/vdb, ext4 made by the host) on the agent's state directory. */
+/** The state disk (/dev/vda: the only virtio disk; the 9p shares are not block devices), ext4 made by the host, on the agent's state directory. */
 export async function mountStateDisk() {
   await mustRun('/usr/sbin/modprobe', ['-a', 'virtio_blk', 'ext4']);
   mkdirSync(STATE_DIR, { recursive: true });
-  await until('/dev/vdb', () => existsSync('/dev/vdb'), { timeoutMs: 60_000 });
-  await mustRun('/bin/mount', ['-t', 'ext4', '/dev/vdb', STATE_DIR]);
+  await until('/dev/vda', () => existsSync('/dev/vda'), { timeoutMs: 60_000 });
+  await mustRun('/bin/mount', ['-t', 'ext4', '/dev/vda', STATE_DIR]);
 }
 
 function readAcks(round) {
@@ -133,8 +133,9 @@ export async function powerCutRound(results, instructions) {
       openAtCut = db.prepare('SELECT id FROM sessions WHERE ended_at IS NULL').all().map((row) => row.id);
       db.close();
     }
-    await install({ label: 'gpio-sim.0-node0', extraConfig: KAFKA_OFF_HOST });
     chip = await createChip();
+    await install({ label: chip.label, extraConfig: KAFKA_OFF_HOST });
+    await gpioGroupAccess();
     followRelay(chip);
     await startMeter();
     const mark = journal.mark();
