@@ -122,7 +122,10 @@ export class Agent implements ChargePoint {
     await this.pipeline.start();
     // sessions a crash left open are closed on the first good reading (see recoverInterrupted)
     this.recoveryTimer = setTimeout(() => this.recoverInterrupted(undefined), this.options.config.charging.meterStaleMs);
-    this.core = initialState(this.pipeline.sessionCount());
+    // The store opens in its own thread: numbering continues from the ledger once it has opened.
+    void this.pipeline.sessionCount().then((count) => {
+      if (count > this.core.sessionNo) this.core = { ...this.core, sessionNo: count };
+    });
 
     this.watchInputs();
     this.meterLink = new MeterLink({
@@ -252,23 +255,27 @@ export class Agent implements ChargePoint {
   /**
    * Closes the sessions a crash left open (reason interrupted). With the first good reading after the
    * restart their energy is exact (the relay line fell open with the process, so nothing flowed since);
-   * without one within the stale limit, with the last reading the ledger kept.
+   * without a plausible one, with the newest reading that survived the crash (store/billing.ts).
    */
   private recoverInterrupted(reading: MeterReading | undefined): void {
     if (this.recovered) return;
     this.recovered = true;
     clearTimeout(this.recoveryTimer);
     const final = reading && { importKwh: reading.importKwh, takenAtMs: reading.takenAtMs, pricePerKwh: this.options.config.pricePerKwh };
-    for (const { session } of this.pipeline.recoverInterrupted(final)) {
-      this.options.log.warning(LOG_EVENTS.sessionInterrupted, {
-        session: session.id,
-        driver: session.driverId,
-        kwh: session.kwh,
-        importe: session.importe,
-        meter_import_kwh: session.lastImportKwh,
-        closed_with: final ? 'first_reading_after_restart' : 'last_ledger_reading',
-      });
-    }
+    void this.pipeline.recoverInterrupted(final).then((interrupted) => {
+      for (const { session, closedWith, rejected, consumoSource } of interrupted) {
+        this.options.log.warning(LOG_EVENTS.sessionInterrupted, {
+          session: session.id,
+          driver: session.driverId,
+          kwh: session.kwh,
+          importe: session.importe,
+          meter_import_kwh: session.lastImportKwh,
+          closed_with: closedWith,
+          first_reading_rejected: rejected,
+          consumo_source: consumoSource,
+        });
+      }
+    });
   }
 
   private onReading(reading: MeterReading): void {

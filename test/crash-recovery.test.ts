@@ -9,47 +9,12 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { Kafka, logLevel } from 'kafkajs';
 import { startAgent, stopAllAgents, type AgentProcess } from './support/agent-process.js';
 import { expectOk, modbusArgs, skipWithoutSocat, startMeterSim, startSocat, tempDir } from './support/meter-rig.js';
+import { readTopic, watchTopic } from './support/kafka-topic.js';
 import { requireBrokers } from './support/services.js';
 
 after(stopAllAgents);
-
-interface Delivered {
-  type: string;
-  seq: number;
-  id: string;
-  session_id?: string;
-  reason?: string;
-  kwh?: number;
-}
-
-/** Reads the topic from the beginning until the predicate holds over everything read. */
-async function readTopic(brokers: string[], topic: string, until: (messages: Delivered[]) => boolean, timeoutMs = 30_000): Promise<Delivered[]> {
-  const kafka = new Kafka({ clientId: 'crash-test', brokers, logLevel: logLevel.NOTHING });
-  const consumer = kafka.consumer({ groupId: `crash-test-${randomUUID()}` });
-  const messages: Delivered[] = [];
-  await consumer.connect();
-  try {
-    await consumer.subscribe({ topic, fromBeginning: true });
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`topic ${topic}: condition not met within ${timeoutMs} ms; got ${messages.map((m) => `${m.seq}:${m.type}`).join(' ')}`)), timeoutMs);
-      void consumer.run({
-        eachMessage: async ({ message }) => {
-          messages.push(JSON.parse(message.value!.toString()) as Delivered);
-          if (until(messages)) {
-            clearTimeout(timer);
-            resolve();
-          }
-        },
-      });
-    });
-  } finally {
-    await consumer.disconnect();
-  }
-  return messages;
-}
 
 describe('a crash mid-session (kill -9)', { skip: skipWithoutSocat }, () => {
   it('is closed as interrupted at restart with the energy the meter counted, the relay open and no durable event lost', { timeout: 120_000 }, async (t) => {
@@ -62,6 +27,7 @@ describe('a crash mid-session (kill -9)', { skip: skipWithoutSocat }, () => {
     const args = ['--kafka-brokers', kafkaBrokers.join(','), '--kafka-topic', topic, '--cp-id', cpId, ...modbusArgs(pty.agentPath)];
     try {
       const first: AgentProcess = await startAgent({ stateDir, args });
+      await first.waitFor('store_opened', () => true, 60_000); // what a crash before this would lose is not the point here
       assert.equal(await first.send('AUTORIZAR_SUMINISTRO#DRIVER-9'), 'ACK#AUTORIZAR_SUMINISTRO');
       await first.send('SIM#PLUG');
       await first.until((info) => info.state === 'Charging');
@@ -69,8 +35,19 @@ describe('a crash mid-session (kill -9)', { skip: skipWithoutSocat }, () => {
       await expectOk(meter, 'power 11000');
       const charging = await first.until((info) => (info.session?.kwh ?? 0) >= 0.005);
       const sessionId = charging.session!.id;
-      first.kill('SIGKILL');
+      // Kill the moment a CONSUMO reaches Kafka: the next one is a second away, so nothing is in flight
+      // and that CONSUMO's seq is the last one the first run handed out.
+      let lastSeqBeforeKill = 0;
+      const watch = watchTopic(kafkaBrokers, topic, (message) => {
+        if (lastSeqBeforeKill === 0 && message.type === 'CONSUMO' && (message.kwh ?? 0) >= 0.005) {
+          first.kill('SIGKILL');
+          lastSeqBeforeKill = message.seq;
+        }
+      });
+      await watch.ready;
       assert.equal((await first.exited).signal, 'SIGKILL');
+      await watch.stop();
+      const beforeKill = watch.messages;
       // the contactor drops with the process: the vehicle draws nothing more until the restart
       await expectOk(meter, 'power 0');
       const endKwh = (await meter.truth()).values.importKwh;
@@ -102,6 +79,9 @@ describe('a crash mid-session (kill -9)', { skip: skipWithoutSocat }, () => {
       }
       const seqs = [...bySeq.keys()];
       assert.deepEqual(seqs, [...seqs].sort((a, b) => a - b), 'delivered in seq order');
+      assert.deepEqual(seqs, seqs.map((_, index) => index + 1), 'seq 1, 2, 3 … without a gap across the kill -9');
+      const firstAfterRestart = Math.min(...messages.filter((m) => !beforeKill.some((b) => b.id === m.id) && m.seq > lastSeqBeforeKill).map((m) => m.seq));
+      assert.equal(firstAfterRestart, lastSeqBeforeKill + 1, 'the restarted agent goes on right after the last seq handed out');
       const statusAfterRestart = messages.filter((m) => m.type === 'CP_STATUS');
       assert.ok(statusAfterRestart.length >= 2, 'the state changes before the kill were delivered');
       second.kill('SIGTERM');

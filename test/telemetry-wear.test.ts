@@ -1,4 +1,5 @@
-// SD-card wear: bytes this process writes (/proc/self/io) for one charging hour through the store —
+// SD-card wear: bytes this process (and so the store's worker thread) writes (/proc/self/io) for one
+// charging hour through the store —
 // with Kafka acknowledging promptly, with Kafka down the whole hour, and, for comparison, committing
 // every CONSUMO as it comes (what the store avoids). Simulated time, real SQLite, real files.
 import assert from 'node:assert/strict';
@@ -22,7 +23,7 @@ function processIo(): { wchar: number; writeBytes: number } {
 }
 
 /** One hour of charging (3600 CONSUMO plus the session events), returning the bytes written meanwhile. */
-function chargingHour(options: { consumoFlushMs: number; kafkaAcks: boolean }) {
+async function chargingHour(options: { consumoFlushMs: number; kafkaAcks: boolean }) {
   const stateDir = mkdtempSync(join(tmpdir(), 'charger-wear-'));
   dirs.push(stateDir);
   const startMs = Date.parse('2025-03-01T10:00:00Z');
@@ -37,14 +38,16 @@ function chargingHour(options: { consumoFlushMs: number; kafkaAcks: boolean }) {
     log: createMemoryLogger(),
     now: () => nowMs,
   });
+  await store.opened;
   const before = processIo();
   for (const { atMs, event } of chargingSession({ cpId: 'CP-WEAR', driverId: 'D1', startMs, seconds: 3600 })) {
     nowMs = atMs;
     store.append(event);
-    if (options.kafkaAcks) store.acknowledge(store.peek(100));
+    if (options.kafkaAcks) store.acknowledge(await store.nextBatch(100));
     store.maintain();
+    await store.settled(); // one step at a time, as at one reading a second
   }
-  store.close();
+  await store.close();
   const afterIo = processIo();
   return { wchar: afterIo.wchar - before.wchar, writeBytes: afterIo.writeBytes - before.writeBytes };
 }
@@ -52,10 +55,10 @@ function chargingHour(options: { consumoFlushMs: number; kafkaAcks: boolean }) {
 const kib = (bytes: number) => `${(bytes / 1024).toFixed(0)} KiB`;
 
 describe('store wear', () => {
-  it('writes a fraction of what committing every CONSUMO would, per charging hour', (t) => {
-    const prompt = chargingHour({ consumoFlushMs: 30_000, kafkaAcks: true });
-    const outage = chargingHour({ consumoFlushMs: 30_000, kafkaAcks: false });
-    const everySample = chargingHour({ consumoFlushMs: 1, kafkaAcks: false });
+  it('writes a fraction of what committing every CONSUMO would, per charging hour', async (t) => {
+    const prompt = await chargingHour({ consumoFlushMs: 30_000, kafkaAcks: true });
+    const outage = await chargingHour({ consumoFlushMs: 30_000, kafkaAcks: false });
+    const everySample = await chargingHour({ consumoFlushMs: 1, kafkaAcks: false });
     t.diagnostic(`Kafka acknowledging promptly: ${kib(prompt.wchar)} written (write_bytes ${kib(prompt.writeBytes)}) per charging hour`);
     t.diagnostic(`Kafka down all hour:          ${kib(outage.wchar)} written (write_bytes ${kib(outage.writeBytes)})`);
     t.diagnostic(`every CONSUMO committed:      ${kib(everySample.wchar)} written (write_bytes ${kib(everySample.writeBytes)})`);

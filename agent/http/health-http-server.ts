@@ -167,7 +167,7 @@ function send(req: IncomingMessage, res: ServerResponse, status: number, content
 
 /** The /health document: snake_case fields, like the messages the central system reads. */
 export function healthBody(s: AgentSnapshot, status: string, reasons: string[]): Record<string, unknown> {
-  const { kafka, mqtt, outbox } = s.telemetry;
+  const { kafka, mqtt, outbox, store } = s.telemetry;
   return {
     status,
     reasons,
@@ -191,6 +191,7 @@ export function healthBody(s: AgentSnapshot, status: string, reasons: string[]):
     kafka: link(kafka),
     mqtt: link(mqtt),
     outbox: { depth: outbox.depth, oldest_age_ms: outbox.oldestAgeMs, bytes: outbox.bytes, dropped_consumo: outbox.droppedConsumo },
+    store: { state: store.state, pending: store.pending, oldest_pending_age_ms: store.oldestPendingAgeMs, write_failures: store.writeFailures },
     faults: s.faults.map((f) => ({ code: f.code, since: new Date(f.sinceMs).toISOString(), latched: f.latched, detail: f.detail })),
     health_checks: { ok: s.healthChecks.ok, ko: s.healthChecks.ko },
   };

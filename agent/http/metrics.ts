@@ -47,6 +47,8 @@ export function createAgentMetrics(snapshot: () => AgentSnapshot): AgentMetrics 
     outboxAge: gauge('charger_outbox_oldest_age_seconds', 'Age of the oldest event waiting in the outbox, 0 when empty.'),
     outboxBytes: gauge('charger_outbox_bytes', 'Bytes used by the outbox.'),
     outboxDropped: counter('charger_outbox_dropped_consumo_total', 'CONSUMO samples dropped because the outbox was full.'),
+    storePending: gauge('charger_store_pending', 'Writes the local store has not confirmed yet (session events, due CONSUMO).'),
+    storePendingAge: gauge('charger_store_oldest_pending_age_seconds', 'Age of the oldest write the local store has not confirmed, 0 when none.'),
     brokerEnabled: gauge('charger_broker_enabled', '1 when the broker link is configured.', ['broker']),
     brokerConnected: gauge('charger_broker_connected', '1 when the broker link is connected.', ['broker']),
     healthChecks: counter('charger_health_checks_total', 'STATUS? health checks answered on the TCP port, by result.', ['result']),
@@ -90,6 +92,8 @@ export function createAgentMetrics(snapshot: () => AgentSnapshot): AgentMetrics 
     m.outboxAge.set(outbox.depth > 0 ? outbox.oldestAgeMs / 1000 : 0);
     m.outboxBytes.set(outbox.bytes);
     setCounter(m.outboxDropped, outbox.droppedConsumo);
+    m.storePending.set(s.telemetry.store.pending);
+    m.storePendingAge.set(s.telemetry.store.oldestPendingAgeMs / 1000);
     for (const broker of BROKERS) {
       m.brokerEnabled.set({ broker }, Number(s.telemetry[broker].enabled));
       m.brokerConnected.set({ broker }, Number(s.telemetry[broker].connected));

@@ -90,6 +90,9 @@ export const LOG_EVENTS = {
   ocppInternalError: 'ocpp_internal_error',
   northboundUnavailable: 'northbound_unavailable',
   restartRequested: 'restart_requested',
+  storeStalled: 'store_stalled',
+  storeOpened: 'store_opened',
+  seqSkipped: 'seq_skipped',
 } as const;
 
 export type LogEvent = (typeof LOG_EVENTS)[keyof typeof LOG_EVENTS];

@@ -104,10 +104,10 @@ describe('telemetry pipeline', () => {
     await kafka.until(() => kafka.heldSends === 1);
     // the drain loop now waits on a send that only the test can settle: publish() must not wait on it
     const returned = [pipeline.publish(status(2)), pipeline.publish(status(3))];
-    assert.deepEqual(returned, [undefined, undefined], 'publish() hands back nothing to wait on');
+    assert.equal(pipeline.status().outbox.depth, 3, 'the events published during the send are queued behind it');
+    assert.deepEqual(await Promise.all(returned), [true, true], "publish()'s promise resolves on the commit, not on Kafka");
     assert.equal(kafka.heldSends, 1, 'the first send is still pending');
     assert.equal(kafka.delivered.length, 0, 'nothing acknowledged yet');
-    assert.equal(pipeline.status().outbox.depth, 3, 'the events published during the send are queued behind it');
     kafka.release();
     await kafka.until(() => kafka.delivered.length >= 3);
     assert.deepEqual(kafka.events().map((event) => event.seq), [1, 2, 3]);
@@ -116,26 +116,26 @@ describe('telemetry pipeline', () => {
 
   it('after a crash, sends again only what Kafka had not acknowledged, under the same id', async () => {
     const first = setup();
-    first.kafka.script = ['ack', 'deliver-then-fail'];
+    first.kafka.script = ['ack', 'deliver-then-fail', 'deliver-then-fail'];
     first.kafka.otherwise = 'hang';
     await first.pipeline.start();
-    first.pipeline.publish(status(1));
+    await first.pipeline.publish(status(1));
     await first.kafka.until(() => first.kafka.delivered.length >= 1);
     first.pipeline.publish(status(2));
     first.pipeline.publish(status(3));
-    await first.kafka.until(() => first.kafka.delivered.length >= 3);
+    await first.kafka.until(() => new Set(first.kafka.events().map((event) => event.seq)).size >= 3);
     // status 2 and 3 reached the broker but their acknowledgement was lost; then the process "dies":
     // the first pipeline is abandoned, not stopped, and a second one opens the same state directory.
     const second = setup({}, first.stateDir);
     await second.pipeline.start();
     second.pipeline.publish(status(4));
     await second.kafka.until(() => second.kafka.delivered.length >= 3);
-    const before = first.kafka.events();
+    const before = [...new Map(first.kafka.events().map((event) => [event.seq, event])).values()];
     const resent = second.kafka.events();
     assert.deepEqual(resent.map((event) => event.seq).slice(0, 2), [2, 3], 'the unacknowledged ones, first and in order');
     assert.deepEqual(resent.slice(0, 2), before.slice(1, 3), 'byte for byte the same messages, same ids');
     assert.ok(!resent.some((event) => event.seq === 1), 'the acknowledged one is not sent again');
-    assert.ok(resent[2]!.seq > 3, 'a new event never reuses a seq');
+    assert.equal(resent[2]!.seq, 4, 'a new event follows the last seq: never reused, no gap');
     assert.notEqual(resent[2]!.id, before[2]!.id);
     await second.pipeline.stop();
     await first.pipeline.stop(0);
@@ -169,9 +169,9 @@ describe('telemetry pipeline', () => {
     const { kafka, pipeline, clock } = setup();
     kafka.otherwise = 'fail';
     await pipeline.start();
-    pipeline.publish(status(1));
+    await pipeline.publish(status(1));
     clock.ms += 90_000;
-    pipeline.publish(status(2));
+    await pipeline.publish(status(2));
     const { outbox } = pipeline.status();
     assert.equal(outbox.depth, 2);
     assert.equal(outbox.oldestAgeMs, 90_000);
@@ -184,20 +184,22 @@ describe('telemetry pipeline', () => {
     crashed.kafka.otherwise = 'hang';
     await crashed.pipeline.start();
     const session = chargingSession({ cpId: CP, driverId: 'D9', startMs: T0, seconds: 90 });
+    const published: Array<Promise<boolean>> = [];
     for (const { atMs, event } of session.filter(({ event }) => event.type !== 'SUPPLY_END' && event.state !== 'Finishing' && event.state !== 'Available')) {
       crashed.clock.ms = atMs;
-      crashed.pipeline.publish(event);
+      published.push(crashed.pipeline.publish(event));
     }
+    await Promise.all(published); // the session events are committed: then the process "dies"
     const restarted = setup({}, crashed.stateDir);
-    const [interrupted] = restarted.pipeline.recoverInterrupted();
+    const [interrupted] = await restarted.pipeline.recoverInterrupted();
     assert.equal(interrupted?.event.reason, 'interrupted');
-    assert.equal(restarted.pipeline.sessionCount(), 1);
+    assert.equal(await restarted.pipeline.sessionCount(), 1);
     await restarted.pipeline.start();
     await restarted.kafka.until(() => restarted.kafka.events().some((event) => event.type === 'SUPPLY_END'));
     const end = restarted.kafka.events().find((event) => event.type === 'SUPPLY_END')!;
     assert.equal(end.id, interrupted?.event.id);
     assert.equal(end.session_id, session[0]!.event.session_id);
-    assert.equal(end.kwh, restarted.pipeline.listSessions(1)[0]?.kwh, 'with the kWh of its last saved reading');
+    assert.equal(end.kwh, (await restarted.pipeline.listSessions(1))[0]?.kwh, 'with the kWh of its last durable reading');
     assert.deepEqual(restarted.mqtt.of('session').map((event) => event.reason), ['interrupted']);
     await restarted.pipeline.stop();
     await crashed.pipeline.stop(0);
@@ -210,11 +212,13 @@ describe('telemetry pipeline', () => {
     const mqtt = new FakeMqttSink();
     const pipeline = createTelemetryPipeline({ config, log: createMemoryLogger(), mqttSink: mqtt });
     await pipeline.start();
-    for (const { event } of chargingSession({ cpId: CP, driverId: 'D1', startMs: T0, seconds: 5 })) pipeline.publish(event);
+    const published = chargingSession({ cpId: CP, driverId: 'D1', startMs: T0, seconds: 5 }).map(({ event }) => pipeline.publish(event));
+    const kept = await Promise.all(published);
+    assert.deepEqual(kept.map((ok, i) => (ok ? '' : String(i))).filter(Boolean), [], 'each event kept (session events committed)');
     const { kafka, outbox } = pipeline.status();
     assert.deepEqual(kafka, { enabled: false, connected: false });
     assert.equal(outbox.depth, 0);
-    assert.equal(pipeline.listSessions(1)[0]?.endReason, 'unplugged');
+    assert.equal((await pipeline.listSessions(1))[0]?.endReason, 'unplugged');
     assert.deepEqual(mqtt.of('session').map((event) => event.type), ['SESSION_STARTED', 'SUPPLY_END']);
     await pipeline.stop();
   });
@@ -222,6 +226,7 @@ describe('telemetry pipeline', () => {
   it('feeds MQTT: session events on /session, the state on /status, readings on /meter at their own rate', async () => {
     const { mqtt, pipeline, clock } = setup({ mqtt: { meterIntervalMs: 5000 } });
     await pipeline.start();
+    await pipeline.sessionCount(); // the store has opened: from here an event is numbered, and reaches MQTT, in its own step
     const reading = (atMs: number) => ({ importKwh: 10, powerW: 7400, voltageV: [230], currentA: [32], phasePowerW: [7400], takenAtMs: atMs });
     const stepDone = () => new Promise((resolve) => setImmediate(resolve));
     for (let second = 0; second < 12; second += 1) {
@@ -232,12 +237,14 @@ describe('telemetry pipeline', () => {
     assert.equal(mqtt.of('status').length, 0, 'no status before state, in_service and faults are known');
     pipeline.publishStatus({ state: 'Available', in_service: true, faults: [] });
     await stepDone();
+    const published: Array<Promise<boolean>> = [];
     for (const { atMs, event } of chargingSession({ cpId: CP, driverId: 'D1', startMs: T0 + 20_000, seconds: 3 })) {
       if (atMs !== clock.ms) await stepDone(); // the events of one core step share its time
       clock.ms = atMs;
-      pipeline.publish(event);
+      published.push(pipeline.publish(event));
     }
     await stepDone();
+    await Promise.all(published);
     assert.equal(mqtt.of('meter').length, 3, 'readings at 0 s, 5 s and 10 s');
     assert.deepEqual(mqtt.of('session').map((event) => event.type), ['SESSION_STARTED', 'SUPPLY_END']);
     const statuses = mqtt.of('status');

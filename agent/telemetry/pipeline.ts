@@ -1,8 +1,10 @@
-// Telemetry from the controller to the brokers, never blocking the controller on a broker:
-// publish() gives the event its seq and id and hands it to the store (session events are committed
-// before it returns); a drain loop sends the outbox to Kafka oldest first, in seq order, in batches, and
-// deletes only what Kafka acknowledged, so new messages never overtake a backlog, a clean run has no
-// duplicates, and after a crash only unacknowledged messages are sent again, with the same id.
+// Telemetry from the controller to the brokers, never blocking the controller on a broker or the disk:
+// publish() hands the event to the store, which numbers it (seq, id) and has its worker thread commit
+// it; publish()'s promise resolves once a session event is committed. A drain loop sends the outbox to
+// Kafka oldest first, in seq order, in batches — a session event only once committed, a CONSUMO from
+// memory once its seq is marked (store/seq-mark.ts) — and deletes only what Kafka acknowledged, so new
+// messages never overtake a backlog, a clean run has no duplicates, and after a crash only
+// unacknowledged messages are sent again, with the same id.
 //
 // The id is `<cp_id>-<ledger>-<seq>`: <ledger> is 8 hex digits drawn once when the database is created,
 // so a wiped or replaced state directory (seq starting again at 1) never collides with ids the central
@@ -43,11 +45,11 @@ export interface PipelineOptions {
 }
 
 export interface LedgerTelemetryPipeline extends TelemetryPipeline {
-  /** Closes the sessions a crash left open (reason interrupted) and queues their SUPPLY_END. Call before the first session. */
-  recoverInterrupted(final?: FinalReading): InterruptedSession[];
-  /** Sessions in the ledger, so the controller continues their numbering. */
-  sessionCount(): number;
-  listSessions(limit: number): LedgerSession[];
+  /** Closes the sessions a crash left open (reason interrupted) and queues their SUPPLY_END, once the store is open. */
+  recoverInterrupted(final?: FinalReading): Promise<InterruptedSession[]>;
+  /** Sessions in the ledger, so the controller continues their numbering (once the store is open). */
+  sessionCount(): Promise<number>;
+  listSessions(limit: number): Promise<LedgerSession[]>;
 }
 
 const BATCH_MAX_MESSAGES = 200;
@@ -58,6 +60,7 @@ const MAINTAIN_EVERY_MS = 1_000;
 const BACKLOG_LOG_AFTER_MS = 60_000;
 const BACKLOG_LOG_EVERY_MS = 60_000;
 const SINK_STOP_WAIT_MS = 1_000;
+const STORE_CLOSE_MIN_MS = 10_000;
 const SESSION_TOPIC_TYPES = new Set(['SESSION_STARTED', 'SUPPLY_END', 'AVERIADO']);
 
 export function createTelemetryPipeline(options: PipelineOptions): LedgerTelemetryPipeline {
@@ -88,6 +91,7 @@ class Pipeline implements LedgerTelemetryPipeline {
   private readonly kafka: MessageSink | undefined;
   private readonly mqtt: MqttSink | undefined;
   private openedStore: TelemetryStore | undefined;
+  private recovering: Promise<unknown> = Promise.resolve();
   private wake = signal();
   private readonly stopSignal = signal();
   private empty = signal();
@@ -113,7 +117,8 @@ class Pipeline implements LedgerTelemetryPipeline {
   }
 
   async start(): Promise<void> {
-    this.store; // opens it now, so a store that cannot open fails the start with its reason
+    // Opens in the store's worker thread; not awaited: charging and health go on while it opens.
+    this.store.onChange(() => this.wake.resolve());
     await this.kafka?.start();
     await this.mqtt?.start();
     this.maintenance = setInterval(() => this.maintain(), MAINTAIN_EVERY_MS);
@@ -121,21 +126,17 @@ class Pipeline implements LedgerTelemetryPipeline {
     if (this.kafka) this.drainLoop = this.drain(this.kafka);
   }
 
-  publish(event: TelemetryEvent): void {
+  publish(event: TelemetryEvent): Promise<boolean> {
     if (this.stopped) {
       if (!this.warnedAfterStop) this.options.log.warning(LOG_EVENTS.storeError, { op: 'publish', error: 'telemetry already stopped', type: event.type });
       this.warnedAfterStop = true;
-      return;
+      return Promise.resolve(false);
     }
-    let delivered: DeliveredEvent;
-    try {
-      delivered = this.store.append(event);
-    } catch (error) {
-      this.options.log.err(LOG_EVENTS.storeError, { op: 'publish', type: event.type, error: (error as Error).message });
-      return;
-    }
+    const appended = this.store.append(event);
+    // MQTT is the live view: it gets the event as soon as it has its seq, durable or not yet.
+    void appended.numbered.then((delivered) => delivered && this.toMqtt(delivered));
     this.wake.resolve();
-    this.toMqtt(delivered);
+    return appended.durable;
   }
 
   publishStatus(status: ChargePointStatus): void {
@@ -181,7 +182,10 @@ class Pipeline implements LedgerTelemetryPipeline {
       await Promise.race([this.drainLoop, rest.promise]);
       rest.cancel();
     }
-    this.openedStore?.close(); // commits the CONSUMO still waiting in memory
+    await this.recovering;
+    // Commits what waits in memory. Its own, longer bound: a store still opening, or an SD card in an
+    // fsync stall, must not turn a clean stop into lost session events.
+    await this.openedStore?.close(Math.max(STORE_CLOSE_MIN_MS, deadline - Date.now()));
     const sinkWait = delay(Math.max(SINK_STOP_WAIT_MS, deadline - Date.now()));
     await Promise.race([Promise.allSettled([this.mqtt?.stop(SINK_STOP_WAIT_MS), this.kafka?.stop()]), sinkWait.promise]);
     sinkWait.cancel();
@@ -190,6 +194,12 @@ class Pipeline implements LedgerTelemetryPipeline {
   status(): TelemetryStatus {
     const stats = this.storeStats();
     return {
+      store: {
+        state: stats?.state ?? (this.stopped ? 'closed' : 'opening'),
+        pending: stats?.pending ?? 0,
+        oldestPendingAgeMs: stats?.oldestPendingMs === undefined ? 0 : Math.max(0, this.now() - stats.oldestPendingMs),
+        writeFailures: stats?.writeFailures ?? 0,
+      },
       kafka: this.kafka?.status() ?? offLink,
       mqtt: this.mqtt?.status() ?? offLink,
       outbox: {
@@ -201,18 +211,21 @@ class Pipeline implements LedgerTelemetryPipeline {
     };
   }
 
-  recoverInterrupted(final?: FinalReading): InterruptedSession[] {
-    const interrupted = this.store.recoverInterrupted(final);
-    for (const { event } of interrupted) this.toMqtt(event);
-    if (interrupted.length > 0) this.wake.resolve();
-    return interrupted;
+  recoverInterrupted(final?: FinalReading): Promise<InterruptedSession[]> {
+    const recovery = this.store.recoverInterrupted(final).then((interrupted) => {
+      for (const { event } of interrupted) this.toMqtt(event);
+      if (interrupted.length > 0) this.wake.resolve();
+      return interrupted;
+    });
+    this.recovering = recovery.catch(() => undefined);
+    return recovery;
   }
 
-  sessionCount(): number {
+  sessionCount(): Promise<number> {
     return this.store.sessionCount();
   }
 
-  listSessions(limit: number): LedgerSession[] {
+  listSessions(limit: number): Promise<LedgerSession[]> {
     return this.store.listSessions(limit);
   }
 
@@ -249,9 +262,9 @@ class Pipeline implements LedgerTelemetryPipeline {
     while (!this.stopped) {
       let batch: OutboxEntry[];
       try {
-        batch = this.store.peek(BATCH_MAX_MESSAGES, BATCH_MAX_BYTES);
+        batch = await this.store.nextBatch(BATCH_MAX_MESSAGES, BATCH_MAX_BYTES);
       } catch (error) {
-        // A read error (SQLITE_IOERR) must not end delivery for good: log it, wait, read again.
+        // A read error (SQLITE_IOERR, a dead worker) must not end delivery for good: log it, wait, read again.
         this.options.log.err(LOG_EVENTS.storeError, { op: 'peek', error: (error as Error).message });
         const pause = delay(RETRY_MAX_MS);
         await Promise.race([pause.promise, this.stopSignal.promise]);
@@ -259,7 +272,7 @@ class Pipeline implements LedgerTelemetryPipeline {
         continue;
       }
       if (batch.length === 0) {
-        this.empty.resolve();
+        if (this.store.stats().depth === 0) this.empty.resolve();
         await this.idle();
         continue;
       }
@@ -295,9 +308,11 @@ class Pipeline implements LedgerTelemetryPipeline {
 
   /** Resolves once the drain loop found the outbox empty, or after `withinMs`. */
   private async drained(withinMs: number): Promise<void> {
-    if ((this.openedStore?.stats().depth ?? 0) === 0) return;
-    this.empty = signal();
     const limit = delay(withinMs);
+    // a session event committing now is sent before the links close
+    await Promise.race([this.openedStore?.settled(), limit.promise]);
+    if ((this.openedStore?.stats().depth ?? 0) === 0) return limit.cancel();
+    this.empty = signal();
     await Promise.race([this.empty.promise, limit.promise]);
     limit.cancel();
   }

@@ -20,7 +20,7 @@ async function run(...argv: string[]) {
   return { code, stdout, stderr };
 }
 
-before(() => {
+before(async () => {
   stateDir = mkdtempSync(join(tmpdir(), 'charger-sessions-'));
   const store = openTelemetryStore({
     stateDir,
@@ -36,7 +36,7 @@ before(() => {
   firstCost = first.find(({ event }) => event.type === 'SUPPLY_END')!.event.importe!;
   const second = chargingSession({ cpId: CP, driverId: 'DRIVER-7', startMs: T0 + 3_600_000, seconds: 5, sessionNo: 1 });
   for (const { event } of second.filter(({ event }) => event.type === 'SESSION_STARTED')) store.append(event);
-  store.close();
+  await store.close();
 });
 after(() => rmSync(stateDir, { recursive: true, force: true }));
 

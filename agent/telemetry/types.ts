@@ -15,7 +15,17 @@ export interface LinkStatus {
   lastError?: string;
 }
 
+/** The local store's lag: writes its worker thread has not confirmed (from memory, never a database read). */
+export interface StoreLag {
+  state: 'opening' | 'ok' | 'failing' | 'stalled' | 'down' | 'closed';
+  /** Session events (and due CONSUMO) not yet committed, and how long the oldest has waited. */
+  pending: number;
+  oldestPendingAgeMs: number;
+  writeFailures: number;
+}
+
 export interface TelemetryStatus {
+  store: StoreLag;
   kafka: LinkStatus;
   /** With MQTT on: messages waiting for the broker, and meter samples dropped from a full offline queue. */
   mqtt: LinkStatus & { queued?: number; droppedMeter?: number };
@@ -24,8 +34,12 @@ export interface TelemetryStatus {
 
 export interface TelemetryPipeline {
   start(): Promise<void>;
-  /** Session events are durable when this returns; CONSUMO may be batched. Never blocks on a broker. */
-  publish(event: TelemetryEvent): void;
+  /**
+   * Returns at once (never blocks on a broker or the disk). The promise resolves true once a session
+   * event is committed to the ledger (CONSUMO: once committed or acknowledged by Kafka), false if it
+   * could not be kept; it never rejects. The controller acts on the relay without waiting for it.
+   */
+  publish(event: TelemetryEvent): Promise<boolean>;
   /** The charge point as the controller sees it at start, so the first retained MQTT status is complete. */
   publishStatus(status: ChargePointStatus): void;
   /** Latest meter reading, for MQTT /meter at its own rate. */

@@ -15,6 +15,7 @@ export function healthySnapshot(overrides: Partial<AgentSnapshot> = {}): AgentSn
     uptimeSeconds: 3600.5,
     meter: { successRate: 0.99, qosClass: 'healthy', reads: 1000, errors: 10, errorsByKind: { crc: 6, timeout: 4 }, connected: true, lastGoodReadingMs: Date.now() },
     telemetry: {
+      store: { state: 'ok', pending: 0, oldestPendingAgeMs: 0, writeFailures: 0 },
       kafka: { enabled: true, connected: true },
       mqtt: { enabled: false, connected: false },
       outbox: { depth: 2, oldestAgeMs: 800, droppedConsumo: 0, bytes: 512 },
