@@ -120,6 +120,8 @@ class StoreClient implements TelemetryStore {
   private stalledSinceMs: number | undefined;
   private readonly listeners: Array<() => void> = [];
   private warnedClosed = false;
+  /** Sessions this process started: never "left open by a crash", whenever the store opened. */
+  private readonly startedThisRun = new Set<string>();
   private readonly startedMs = Date.now();
 
   constructor(
@@ -207,6 +209,7 @@ class StoreClient implements TelemetryStore {
       this.warnedClosed = true;
       return { numbered: Promise.resolve(undefined), durable: Promise.resolve(false) };
     }
+    if (event.type === 'SESSION_STARTED' && event.session_id) this.startedThisRun.add(event.session_id);
     let numbered!: Unnumbered['numbered'];
     let durable!: Unnumbered['durable'];
     const appended: Appended = {
@@ -465,6 +468,7 @@ class StoreClient implements TelemetryStore {
     }
     const recovered: InterruptedSession[] = [];
     for (const { session, outboxConsumo } of done.result) {
+      if (this.startedThisRun.has(session.id)) continue; // live: its SESSION_STARTED was written by this run
       const fromMark = this.state?.markReading?.session === session.id ? this.state.markReading : undefined;
       const candidates: DurableConsumo[] = [];
       if (outboxConsumo) candidates.push({ reading: outboxConsumo, source: 'outbox' });

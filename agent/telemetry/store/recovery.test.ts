@@ -28,6 +28,21 @@ describe('telemetry store: interrupted sessions', () => {
     await writer.kill();
   }
 
+  it('never closes as interrupted a session this run started, even one that began before the store had opened', async () => {
+    const dir = tempDir();
+    await crashedSession(dir, 5);
+    const clock = new Clock(T0 + 50_000);
+    const { store } = open(dir, clock);
+    // the controller authorizes a driver at once: its SESSION_STARTED waits for the store to open
+    store.append(started(clock, 'S2'));
+    const recovered = await store.recoverInterrupted({ importKwh: 1000.005, takenAtMs: clock.ms, pricePerKwh: 0.2 });
+    assert.deepEqual(recovered.map((r) => r.session.id), ['S1'], 'only the session the crash left open');
+    await store.settled();
+    const s2 = (await store.listSessions(10)).find((session) => session.id === 'S2');
+    assert.equal(s2?.endedAt, undefined, 'the live session stays open in the ledger');
+    await store.close();
+  });
+
   it('closes an interrupted session with the first reading after the restart, which the meter counted while the ledger slept', async () => {
     const dir = tempDir();
     await crashedSession(dir, 20);
