@@ -31,9 +31,9 @@ async function filesUnder(root: string, skip: (name: string) => boolean = () => 
   return found.sort();
 }
 
-/** Relative module specifiers of an emitted ES module: static imports and exports, and import(). */
+/** Relative module specifiers of an emitted ES module: static imports and exports, import(), and worker entries (new URL('./x.js', import.meta.url)). */
 function relativeImports(code: string): string[] {
-  return [...code.matchAll(/(?:\bfrom\s*|\bimport\s*\(\s*|\bimport\s+)['"](\.{1,2}\/[^'"]+)['"]/g)].map((match) => match[1]!);
+  return [...code.matchAll(/(?:\bfrom\s*|\bimport\s*\(\s*|\bimport\s+|\bnew\s+URL\s*\(\s*)['"](\.{1,2}\/[^'"]+\.js)['"]/g)].map((match) => match[1]!);
 }
 
 /** An emitted module with no code: its source declared only types. */

@@ -117,6 +117,7 @@ const valuesOf = (reading: MeterReading) => ({
   powerW: reading.powerW,
   importKwh: reading.importKwh,
   exportKwh: reading.exportKwh,
+  frequencyHz: reading.frequencyHz,
 });
 
 /**
