@@ -2,7 +2,10 @@
 // memory: a small JSON file written atomically (a temporary file, fsync, rename, fsync of the
 // directory) every second while the register moves, and once more when the meter stops. After a
 // kill -9 the file lags the register by at most one second of energy (about 2 Wh at 7.4 kW).
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+// The writes go through libuv's thread pool: the agent's in-process simulated meter shares the main
+// thread with the relay and the health port, which must not wait for a slow SD card's fsync.
+import { readFileSync } from 'node:fs';
+import { mkdir, open, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
 export interface SimMeterState {
@@ -28,22 +31,22 @@ export function loadSimState(path: string): SimMeterState | undefined {
   return { importKwh: state.importKwh, savedAt: String(state.savedAt) };
 }
 
-export function saveSimState(path: string, importKwh: number, nowMs = Date.now()): void {
-  mkdirSync(dirname(path), { recursive: true });
+export async function saveSimState(path: string, importKwh: number, nowMs = Date.now()): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
   const temporary = `${path}.tmp`;
-  const fd = openSync(temporary, 'w');
+  const file = await open(temporary, 'w');
   try {
-    writeFileSync(fd, `${JSON.stringify({ importKwh, savedAt: new Date(nowMs).toISOString() })}\n`);
-    fsyncSync(fd);
+    await file.writeFile(`${JSON.stringify({ importKwh, savedAt: new Date(nowMs).toISOString() })}\n`);
+    await file.sync();
   } finally {
-    closeSync(fd);
+    await file.close();
   }
-  renameSync(temporary, path);
-  const directory = openSync(dirname(path), 'r');
+  await rename(temporary, path);
+  const directory = await open(dirname(path), 'r');
   try {
-    fsyncSync(directory);
+    await directory.sync();
   } finally {
-    closeSync(directory);
+    await directory.close();
   }
 }
 
@@ -51,6 +54,7 @@ export function saveSimState(path: string, importKwh: number, nowMs = Date.now()
 export class SimStateSaver {
   private timer: NodeJS.Timeout | undefined;
   private lastSavedKwh: number | undefined;
+  private saving: Promise<void> | undefined;
   /** The last write error, if the file could not be written (the meter keeps running). */
   lastError: string | undefined;
 
@@ -59,25 +63,32 @@ export class SimStateSaver {
     private readonly importKwh: () => number,
   ) {}
 
-  start(): void {
-    this.save();
-    this.timer = setInterval(() => this.save(), STATE_SAVE_EVERY_MS);
+  /** The first save, then one every STATE_SAVE_EVERY_MS. */
+  async start(): Promise<void> {
+    this.timer = setInterval(() => void this.save(), STATE_SAVE_EVERY_MS);
     this.timer.unref();
+    await this.save();
   }
 
-  /** The last save; returns the register it kept. */
-  stop(): number | undefined {
+  /** The last save, after any still running; returns the register it kept. */
+  async stop(): Promise<number | undefined> {
     clearInterval(this.timer);
-    this.save();
+    await this.saving;
+    await this.save();
     return this.lastSavedKwh;
   }
 
-  /** Writes the register if it moved since the last write. */
-  save(): void {
+  /** Writes the register if it moved since the last write; a save still running (a slow disk) is not doubled. */
+  save(): Promise<void> {
+    this.saving ??= this.write().finally(() => (this.saving = undefined));
+    return this.saving;
+  }
+
+  private async write(): Promise<void> {
     const kwh = this.importKwh();
     if (kwh === this.lastSavedKwh) return;
     try {
-      saveSimState(this.path, kwh);
+      await saveSimState(this.path, kwh);
       this.lastSavedKwh = kwh;
       this.lastError = undefined;
     } catch (error) {

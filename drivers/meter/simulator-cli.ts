@@ -170,7 +170,7 @@ export async function runMeterSim(argv: string[], options: MeterSimRunOptions = 
   let control: ControlServer | undefined;
   const saver = settings.statePath === undefined ? undefined : new SimStateSaver(settings.statePath, () => sim.importRegisterKwh());
   try {
-    saver?.start();
+    await saver?.start();
     if (saver?.lastError) throw new Error(`SIM_STATE_UNWRITABLE: ${saver.lastError}`);
     await sim.start();
     if (settings.controlPort !== undefined) control = await startControlServer(sim, settings.controlPort);
@@ -186,7 +186,7 @@ export async function runMeterSim(argv: string[], options: MeterSimRunOptions = 
   await untilStopped(options.signal);
   await control?.close();
   await sim.stop();
-  const savedKwhAtExit = saver?.stop();
+  const savedKwhAtExit = await saver?.stop();
   if (saver?.lastError) err(`meter-sim: the register could not be saved to ${settings.statePath}: ${saver.lastError}`);
   out(`meter-sim: stopped${saver ? ` with ${savedKwhAtExit} kWh saved in ${settings.statePath}` : ''}`);
   return 0;

@@ -37,11 +37,11 @@ export class SimMeter implements EnergyMeter {
   }
 
   async open(): Promise<void> {
-    this.saver?.start();
+    void this.saver?.start(); // never waits for the disk: errors stay in saver.lastError
   }
 
   async close(): Promise<void> {
-    this.saver?.stop();
+    await this.saver?.stop();
     for (const timer of this.waiting) clearTimeout(timer);
     this.waiting.clear();
   }
