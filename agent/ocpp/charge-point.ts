@@ -74,7 +74,8 @@ export class OcppChargePoint implements Northbound {
   private recovering: OpenTransaction[] = [];
   private recoveryTimer: NodeJS.Timeout | undefined;
   private lastReading: MeterReading | undefined;
-  private lastClockSlot: number | undefined;
+  /** The clock-aligned slot of the last reading, with the interval it was counted in (a changed interval counts anew). */
+  private lastClockSlot: { intervalS: number; slot: number } | undefined;
   private accepted = false;
   private bootRunning = false;
   private sent: { connector?: ConnectorStatus; chargePoint?: ConnectorStatus } = {};
@@ -158,9 +159,11 @@ export class OcppChargePoint implements Northbound {
       current.lastSampleMs = reading.takenAtMs;
       this.sampleTransaction(current, reading, 'Sample.Periodic');
     }
-    const slot = clockSlot(reading.takenAtMs, this.settings.clockAlignedDataIntervalS);
-    if (slot !== undefined && this.lastClockSlot !== undefined && slot !== this.lastClockSlot) this.sampleClock(reading);
-    this.lastClockSlot = slot;
+    const intervalS = this.settings.clockAlignedDataIntervalS;
+    const slot = clockSlot(reading.takenAtMs, intervalS);
+    const last = this.lastClockSlot;
+    if (slot !== undefined && last?.intervalS === intervalS && slot !== last.slot) this.sampleClock(reading);
+    this.lastClockSlot = slot === undefined ? undefined : { intervalS, slot };
     this.wake();
   }
 
