@@ -1,3 +1,6 @@
+// Over 400 lines (about 440): the link's policy is one state machine (open, poll, back off, watchdogs,
+// breaker, QoS) whose timers interlock; it reads best in one place.
+//
 // The meter link keeps the meter read whatever the line does: it starts even when the port cannot
 // open, polls, backs off with full jitter while failing (agent/retry/backoff.ts), reopens the port when watchdogs fire (no good
 // reading for too long, too many protocol errors in a row, preventive age), and a circuit breaker

@@ -1,3 +1,7 @@
+// Over 400 lines (about 630): one message table of OCPP 1.6J's Core profile (each CSMS call and each
+// transaction message a short method) around one durable queue; the pure parts live beside it
+// (status.ts, stop-reason.ts, meter-values.ts, settings.ts, journal.ts).
+//
 // The OCPP 1.6J charge point: a northbound interface beside the TCP protocol and Kafka, on the same
 // charging core. It turns the core's telemetry into transactions (StartTransaction when energy starts
 // to flow, MeterValues, StopTransaction with the session's final register), reports the connector

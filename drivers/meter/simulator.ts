@@ -1,3 +1,5 @@
+// Over 400 lines (about 410): the Modbus server, its framing faults and truth() share one answer path.
+//
 // A Modbus RTU meter simulator: it answers the register maps of registers.ts over any
 // SerialTransport (an in-memory pair in unit tests, a pty in hardware-in-the-loop tests), as a
 // correct SDM630 by default, serving the model's whole register image (sim-register-image.ts). Faults are behaviours stacked on top of the correct answer, in the

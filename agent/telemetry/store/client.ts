@@ -1,3 +1,7 @@
+// Over 400 lines (about 560): the main thread's half of the store protocol — numbering, the memory
+// bound, commits in flight, the seq mark and ledger recovery — shares one state and one set of
+// invariants (a seq leaves only once durable or covered); split further it would need them exported.
+//
 // The local store as the main thread sees it: the session ledger and the outbox of telemetry Kafka has
 // not acknowledged, in one SQLite database that only the store's worker thread touches (worker.ts).
 // Nothing here waits on the disk: append() numbers the event and returns at once, the worker's replies
