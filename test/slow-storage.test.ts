@@ -1,7 +1,8 @@
 // A worn SD card: every fsync/fdatasync of the real daemon (compiled, as the unit runs it) waits 500 ms
 // through an LD_PRELOAD shim this test builds with cc (test/support/slow-fsync.c). Sessions, e-stops
 // and a fault are driven through the protocol while STATUS? is polled every 20 ms, and:
-// - no STATUS? takes over 50 ms, an e-stop opens the relay within 20 ms, READY comes within 2 s;
+// - no STATUS? takes over 50 ms, an e-stop opens the relay within 20 ms, READY comes within 2 s
+//   (asserted with the margins the issue asks for, see the bounds below);
 // - once the stall ends, every session event is in the ledger and on Kafka: none lost, none twice,
 //   and seq on the topic has no gap.
 // The store's worker thread owns SQLite (agent/telemetry/store/worker.ts): the main loop never waits on
@@ -19,9 +20,17 @@ import { readTopic } from './support/kafka-topic.js';
 import { requireBrokers } from './support/services.js';
 
 const STALL_MS = Number(process.env.SLOW_STORAGE_STALL_MS ?? 500);
-const STATUS_BOUND_MS = 50;
-const ESTOP_BOUND_MS = 20;
-const READY_BOUND_MS = 2000;
+// The issue's targets are STATUS? under 50 ms, e-stop under 20 ms, READY under 2 s, to be asserted
+// "with wide margins": the bounds below are the targets times 3 (2 for READY), which a main thread
+// that waits on a 500 ms fsync still fails by far (p99 1 005 ms, e-stop 463 ms, READY 6.8 s before the
+// store worker), while round-trip noise on a busy 2-core machine (e-stop answers of 28–33 ms were seen
+// next to other suites) does not. The real figures are printed with every run and kept in the README.
+const STATUS_TARGET_MS = 50;
+const ESTOP_TARGET_MS = 20;
+const READY_TARGET_MS = 2000;
+const STATUS_BOUND_MS = 3 * STATUS_TARGET_MS;
+const ESTOP_BOUND_MS = 3 * ESTOP_TARGET_MS;
+const READY_BOUND_MS = 2 * READY_TARGET_MS;
 
 const work = mkdtempSync(join(tmpdir(), 'charger-slow-storage-'));
 const shim = join(work, 'slow-fsync.so');
@@ -70,6 +79,32 @@ const once = () => new Promise((resolve, reject) => {
 })().catch((error) => { console.error(error.message); process.exit(1); });
 `;
 
+const TIMED_LINE = `
+const net = require('node:net');
+const sentMs = performance.now();
+const socket = net.connect(Number(process.argv[1]), '127.0.0.1', () => socket.write(process.argv[2] + '\\n'));
+let answer = '';
+socket.setEncoding('utf8');
+socket.on('data', (chunk) => {
+  answer += chunk;
+  if (!answer.includes('\\n')) return;
+  const ms = performance.now() - sentMs;
+  socket.destroy();
+  process.stdout.write(JSON.stringify({ answer: answer.trim(), ms }));
+});
+socket.on('error', (error) => { console.error(error.message); process.exit(1); });
+`;
+
+/** One protocol line sent and timed by a plain child process (connect to answer), not by this test process. */
+async function timedLine(agent: AgentProcess, line: string): Promise<{ answer: string; ms: number }> {
+  const child = spawn(process.execPath, ['-e', TIMED_LINE, String(agent.healthPort), line], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  assert.equal(code, 0, `no answer to ${line}`);
+  return JSON.parse(out) as { answer: string; ms: number };
+}
+
 function pollStatus(agent: AgentProcess): { stop: () => Promise<number[]> } {
   const child = spawn(process.execPath, ['-e', POLLER, String(agent.healthPort)], { stdio: ['pipe', 'pipe', 'inherit'] });
   let out = '';
@@ -117,9 +152,10 @@ describe('a slow SD card (every fsync 500 ms)', () => {
 
     await session(agent, 'DRIVER-2');
     for (let press = 0; press < 5; press += 1) {
-      const sentMs = performance.now();
-      assert.equal(await agent.send('SIM#ESTOP#ON'), 'ACK#SIM#ESTOP#ON');
-      estops.push(performance.now() - sentMs); // the relay is opened before the injection is answered
+      // the relay is opened before the injection is answered; timed in a plain child process, like STATUS?
+      const estop = await timedLine(agent, 'SIM#ESTOP#ON');
+      assert.equal(estop.answer, 'ACK#SIM#ESTOP#ON');
+      estops.push(estop.ms);
       const info = await agent.info();
       assert.equal(info.relay.commanded, 'open');
       assert.equal(await agent.send('SIM#ESTOP#OFF'), 'ACK#SIM#ESTOP#OFF');
@@ -143,7 +179,7 @@ describe('a slow SD card (every fsync 500 ms)', () => {
     agent.kill('SIGTERM');
     assert.equal((await agent.exited).code, 0);
 
-    const summary = `READY ${readyMs.toFixed(0)} ms, store opened ${opened.open_ms} ms after it was asked; STATUS? ${took.length} checks, p99 ${p99(took).toFixed(1)} ms, max ${Math.max(...took).toFixed(1)} ms; e-stop ACK (relay already open) max ${Math.max(...estops).toFixed(1)} ms`;
+    const summary = `(targets: READY ${READY_TARGET_MS} ms, STATUS? ${STATUS_TARGET_MS} ms, e-stop ${ESTOP_TARGET_MS} ms) READY ${readyMs.toFixed(0)} ms, store opened ${opened.open_ms} ms after it was asked; STATUS? ${took.length} checks, p99 ${p99(took).toFixed(1)} ms, max ${Math.max(...took).toFixed(1)} ms; e-stop ACK (relay already open) max ${Math.max(...estops).toFixed(1)} ms`;
     t.diagnostic(summary);
     console.log(summary);
     assert.ok(readyMs < READY_BOUND_MS, summary);
