@@ -5,18 +5,9 @@
 import { Worker } from 'node:worker_threads';
 import type { OpenedState } from './opening.js';
 import type { RequestResults, StoreReply, StoreRequest, WorkerInit } from './protocol.js';
-import type { DiskFigures } from './types.js';
 
-export interface Done<T> {
-  ok: boolean;
-  result: T;
-  code?: string;
-  error?: string;
-  disk: DiskFigures;
-  evicted: number;
-  evictedThrough?: number;
-  fullOfSessionEvents?: boolean;
-}
+/** The worker's `done` reply as the caller gets it: its result typed by the request. */
+export type Done<T> = Omit<Extract<StoreReply, { type: 'done' }>, 'type' | 'id' | 'result'> & { result: T };
 
 export interface HostEvents {
   onOpened(state: OpenedState): void;
