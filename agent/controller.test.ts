@@ -243,4 +243,26 @@ describe('controller: safety order', () => {
     assert.deepEqual(info(rig.agent).faults, []);
     assert.ok(rig.log.lines.some((l) => l.event === 'session_ended' && l.fields.reason === 'unplugged'));
   });
+
+  it('after a loop stall past the feedback deadline, the next event reads the contact first instead of latching relay_failure', async () => {
+    await rig.agent.stop('test');
+    // the contact follows the coil at once (as a contactor does, with no event loop), but its edge is
+    // still queued behind the stalled loop
+    rig = await startRig({}, (sim) => {
+      const line = sim.hardware.relayFeedback!;
+      sim.hardware.relayFeedback = { read: () => sim.simRelay.isCommandedClosed, watch: () => () => {}, release: () => line.release() };
+    });
+    await eventually(() => info(rig.agent).meter !== null);
+    rig.agent.handleLine('AUTORIZAR_SUMINISTRO#D1', 'x');
+    const closes = rig.order.filter((entry) => entry === 'relay:close').length;
+    rig.sim.simulation.inject('plug', []);
+    assert.equal(rig.order.filter((entry) => entry === 'relay:close').length, closes + 1, 'the plug closed the relay in the same turn');
+    const stalledUntil = Date.now() + rig.config.charging.feedbackTimeoutMs + 100;
+    while (Date.now() < stalledUntil); // the loop stalls: no timer, no edge runs
+    // the first event after the stall, one that leaves the relay closed (refused: a session runs)
+    rig.agent.command({ kind: 'authorize', driverId: 'D2' }, 'test');
+    assert.deepEqual(info(rig.agent).faults, []);
+    assert.equal(info(rig.agent).relay.feedback, 'closed');
+    assert.ok(!rig.log.lines.some((l) => l.event === 'fault_raised'), 'no fault was raised');
+  });
 });

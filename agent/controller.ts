@@ -312,12 +312,26 @@ export class Agent implements ChargePoint {
     this.dispatching = true;
     let result: StepResult | undefined;
     try {
+      if (event.type !== 'relay_feedback') this.readOverdueFeedback();
       result = this.step(event);
       for (let queued = this.queue.shift(); queued; queued = this.queue.shift()) this.step(queued);
     } finally {
       this.dispatching = false;
     }
     return result;
+  }
+
+  /**
+   * Past the feedback deadline, the contact is read before any event is judged: after a loop stall
+   * (an emulated or overloaded CPU, a long GC) a timer or a meter reading can run before the contact's
+   * edge still waiting in the poll queue, and would latch a contactor that did follow as failed.
+   */
+  private readOverdueFeedback(): void {
+    const feedback = this.setup?.hardware.relayFeedback;
+    const since = this.core.relay.mismatchSinceMs;
+    if (!feedback || since === undefined || Date.now() - since < this.coreConfig.feedbackTimeoutMs) return;
+    const closed = feedback.read();
+    if (closed !== this.core.relay.feedbackClosed) this.step({ type: 'relay_feedback', closed });
   }
 
   private step(event: CoreEvent): StepResult {
