@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
 # `npm run bench`: the performance figures of the README (not part of `npm test`).
 #
-#   npm run bench                   full run, about 25 minutes on a 2-core box
+#   npm run bench                   full run, about 30 minutes on a 2-core box
 #   BENCH_QUICK=1 npm run bench     smoke run, a few minutes: shorter windows, fewer trials
+#   BENCH_ONLY=slow-storage npm run bench
+#                                   one part alone (about 5 minutes for slow-storage), merged into an
+#                                   existing .bench/results.json (a new one if none: the other parts
+#                                   read "not run"); also health-checks, fault-reaction, meter-link,
+#                                   fleet, or several comma-separated. Starts one set of brokers only.
 #
 # Builds the compiled agent (npm run build) and the C load client (gcc, into .bench/), starts two
 # sets of test brokers (scripts/test-services.sh: Kafka 3.9.1 + Mosquitto on free loopback ports,
@@ -13,7 +18,9 @@
 #
 # Knobs (env): BENCH_QUICK, BENCH_IDLE_MIN, BENCH_CHARGE_MIN, BENCH_OUTAGE_MIN, BENCH_FAULT_TRIALS,
 # BENCH_HEALTH_RUNS, BENCH_HEALTH_SECONDS, BENCH_HEALTH_CONNECTIONS, BENCH_STARTUP_RUNS,
-# BENCH_METER_READS, BENCH_FLEET_STEPS (e.g. 4,8,16,32), BENCH_FLEET_WINDOW_S, BENCH_SKIP_BUILD=1.
+# BENCH_METER_READS, BENCH_FLEET_STEPS (e.g. 4,8,16,32), BENCH_FLEET_WINDOW_S, BENCH_SKIP_BUILD=1,
+# BENCH_SLOW_STALLS_MS (fsync stalls of the slow-SD-card part, default 0,500,2000; 0 = normal fsync),
+# BENCH_SLOW_ESTOPS (e-stops timed per stall, default 30), BENCH_ONLY (above).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -48,6 +55,19 @@ stop_services() {
   rm -f "$shared_dir.lock" "$outage_dir.lock" "$run_base-shared.env" "$run_base-outage.env"
 }
 trap stop_services EXIT
+
+if [ -n "${BENCH_ONLY:-}" ]; then
+  # the parts BENCH_ONLY runs use the shared brokers only
+  log "BENCH_ONLY=$BENCH_ONLY: starting one set of test brokers"
+  TEST_SERVICES_DIR="$shared_dir" bash scripts/test-services.sh start >"$run_base-shared.env"
+  set -a
+  # shellcheck source=/dev/null
+  . "$run_base-shared.env"
+  set +a
+  rm -f "$run_base-shared.env"
+  node --import tsx scripts/bench/run.ts
+  exit 0
+fi
 
 # one after the other: the first provisions what is missing (Debian packages, Kafka jars)
 log "starting two sets of test brokers"

@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 echo "== type-check (tsc --noEmit)"
 npx tsc --noEmit -p .
 
-unit_tests=(agent/**/*.test.ts drivers/**/*.test.ts)
+unit_tests=(agent/**/*.test.ts drivers/**/*.test.ts scripts/bench/*.test.ts)
 system_tests=()
 for file in test/**/*.test.ts; do
   case "$file" in test/vm/*) ;; *) system_tests+=("$file") ;; esac

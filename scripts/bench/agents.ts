@@ -32,6 +32,7 @@ export interface BenchAgentOptions {
   cpId: string;
   brokers?: Partial<BenchBrokers>;
   args?: string[];
+  env?: NodeJS.ProcessEnv;
   readyTimeoutMs?: number;
 }
 
@@ -42,6 +43,7 @@ export function startBenchAgent(options: BenchAgentOptions): Promise<AgentProces
   return startAgent({
     compiled: true,
     readyTimeoutMs: options.readyTimeoutMs ?? 60_000,
+    env: options.env,
     args: ['--cp-id', options.cpId, '--kafka-brokers', kafkaBrokers, '--mqtt-url', mqttUrl, ...(options.args ?? [])],
   });
 }

@@ -108,3 +108,31 @@ export interface AckPart {
   sampleToAckMs: Percentiles;
   outboxDepthAtEnd: number;
 }
+
+/** The compiled daemon with every fsync/fdatasync slowed by `stallMs` (0: no shim), Kafka on. */
+export interface SlowStorageRun {
+  stallMs: number;
+  /** spawn → agent_ready */
+  readyMs: number;
+  /** The store's open in its worker thread, as the agent logged it (after READY). */
+  storeOpenMs: number;
+  /** STATUS? round trips, one connection per check, every 20 ms from a plain child process. */
+  statusMs: Percentiles;
+  /** SIM#ESTOP#ON connect → ACK from a plain child process; the relay is open before the ACK. */
+  estopMs: Percentiles;
+  sessions: number;
+  /** After the stall ended: session events on Kafka and sessions in the ledger. */
+  kafka: { messages: number; missing: number; duplicated: number; seqInOrder: boolean; drainedS: number };
+  ledger: { sessions: number; missing: number; notClosed: number };
+  exitCode: number | null;
+  loadavgBefore: string;
+  loadavgAfter: string;
+  elapsedS: number;
+}
+
+export interface SlowStoragePart {
+  date: string;
+  pollEveryMs: number;
+  estopsPerRun: number;
+  runs: SlowStorageRun[];
+}

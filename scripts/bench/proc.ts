@@ -73,6 +73,11 @@ export function machineBusyShare(from: { busy: number; total: number }, to: { bu
   return (to.busy - from.busy) / Math.max(1, to.total - from.total);
 }
 
+/** The 1, 5 and 15-minute load averages, as /proc/loadavg gives them. */
+export function loadavg(): string {
+  return readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+}
+
 export interface MachineInfo {
   uname: string;
   cpuModel: string;

@@ -1,6 +1,6 @@
 // The figures as rows (figure, value, target, met), printed as a table and written as the README's
 // Performance section. A figure that could not be measured says why instead of a value.
-import type { FleetPart } from './parts.js';
+import type { FleetPart, SlowStoragePart } from './parts.js';
 import type { FootprintResults, Outcome, Results } from './results.js';
 
 export interface Row {
@@ -131,7 +131,10 @@ export function buildRows(results: Results): Row[] {
       },
     ]),
     ...section('6 Fleet', parts.fleet, (f) => fleetRows(f)),
-  ].sort((a, b) => a.section.localeCompare(b.section)); // stable: each section keeps its order
+    ...section('7 Slow SD card', parts.slowStorage, (p) => slowStorageRows(p)),
+  ]
+    .sort((a, b) => a.section.localeCompare(b.section)) // stable: each section keeps its order
+    .filter((row, i, all) => !(row.figure === 'not run' && all[i - 1]?.figure === 'not run' && all[i - 1]?.section === row.section));
 }
 
 function footprintRows(footprint: Outcome<FootprintResults> | undefined, windows: { idleMin: number; chargeMin: number }): Row[] {
@@ -172,6 +175,50 @@ function footprintRows(footprint: Outcome<FootprintResults> | undefined, windows
   ]).map((row) => ({ ...row, section: row.figure.startsWith('Disk writes per charging') ? '4 Telemetry' : row.section }));
 }
 
+/** The targets of issue 10, for the answers that must not wait on the disk. */
+export const SLOW_STORAGE_TARGETS = { statusP99Ms: 50, estopP99Ms: 20, readyMs: 2000 };
+
+const stallLabel = (stallMs: number) => (stallMs === 0 ? 'normal fsync' : `fsync +${stallMs} ms`);
+
+export function slowStorageRows(p: SlowStoragePart): Array<Omit<Row, 'section'>> {
+  const t = SLOW_STORAGE_TARGETS;
+  return [
+    ...p.runs.flatMap((r) => [
+      {
+        figure: `${stallLabel(r.stallMs)}: STATUS? every ${p.pollEveryMs} ms (${r.statusMs.n} checks), p50 / p99 / max`,
+        value: `${ms(r.statusMs.p50, 2)} / ${ms(r.statusMs.p99, 2)} / ${ms(r.statusMs.max, 2)}`,
+        target: `p99 < ${t.statusP99Ms} ms`,
+        met: r.statusMs.p99 < t.statusP99Ms,
+      },
+      {
+        figure: `${stallLabel(r.stallMs)}: e-stop → relay open (${r.estopMs.n} e-stops while charging), p50 / p99 / max`,
+        value: `${ms(r.estopMs.p50, 2)} / ${ms(r.estopMs.p99, 2)} / ${ms(r.estopMs.max, 2)}`,
+        target: `p99 < ${t.estopP99Ms} ms`,
+        met: r.estopMs.p99 < t.estopP99Ms,
+      },
+      {
+        figure: `${stallLabel(r.stallMs)}: start-up to READY (spawn → agent_ready)`,
+        value: `${int(r.readyMs)} ms (the store opened in its worker ${int(r.storeOpenMs)} ms after it was asked)`,
+        target: `< ${t.readyMs / 1000} s`,
+        met: r.readyMs < t.readyMs,
+      },
+      {
+        figure: `${stallLabel(r.stallMs)}: ${r.stallMs === 0 ? 'after the sessions' : 'once the stall ended'}, session events lost / duplicated on Kafka`,
+        value:
+          `${r.kafka.missing} / ${r.kafka.duplicated} (${r.kafka.messages} messages, ${r.sessions} sessions, seq ${r.kafka.seqInOrder ? 'in order' : 'NOT in order'}, all on Kafka ${r.kafka.drainedS} s ${r.stallMs === 0 ? 'after the last session' : 'after the stall ended'}); ` +
+          `ledger ${r.ledger.sessions} of ${r.sessions} sessions, ${r.ledger.notClosed} not closed; exit ${r.exitCode}`,
+        target: '0 / 0',
+        met: r.kafka.missing === 0 && r.kafka.duplicated === 0 && r.kafka.seqInOrder && r.ledger.missing === 0 && r.ledger.notClosed === 0 && r.exitCode === 0,
+      },
+    ]),
+    {
+      figure: 'Load on the box during each run (loadavg before → after)',
+      value: p.runs.map((r) => `${stallLabel(r.stallMs)}: ${r.loadavgBefore} → ${r.loadavgAfter}`).join('; '),
+      target: '—',
+    },
+  ];
+}
+
 function fleetRows(f: FleetPart): Array<Omit<Row, 'section'>> {
   const best = f.steps.find((step) => step.agents === f.largestUnderLimit);
   const reason = f.memoryLimit
@@ -207,6 +254,7 @@ export function renderTable(results: Results, rows: Row[]): string {
     `machine: ${results.machine.cpuModel}, ${results.machine.cores} cores, ${results.machine.memoryGiB} GiB, Node ${results.machine.node}`,
     `uname: ${results.machine.uname}`,
     `background load before the run: ${pct(results.backgroundLoad.busyShare, 0)} of all cores busy, loadavg ${results.backgroundLoad.loadavg}`,
+    ...(results.reruns?.length ? [`re-run: ${rerunText(results)}`] : []),
     '',
     line(headers),
     line(widths.map((w) => '-'.repeat(w))),
@@ -252,7 +300,31 @@ function notes(results: Results): string[] {
         'so the reaction is that long plus the controller\'s part; acting on the first edge towards "pressed" and debouncing only the release would bring it to the controller\'s figure.',
     );
   }
+  const slow = results.parts.slowStorage?.ok ? results.parts.slowStorage.data : undefined;
+  if (slow) {
+    const over = slow.runs.flatMap((r) => [
+      ...(r.statusMs.max >= SLOW_STORAGE_TARGETS.statusP99Ms ? [`STATUS? max ${ms(r.statusMs.max, 1)} with ${stallLabel(r.stallMs)}`] : []),
+      ...(r.estopMs.max >= SLOW_STORAGE_TARGETS.estopP99Ms ? [`e-stop max ${ms(r.estopMs.max, 1)} with ${stallLabel(r.stallMs)}`] : []),
+    ]);
+    out.push(
+      'Slow SD card: the e-stop figure is an upper bound, a round trip from a separate process (connect, SIM#ESTOP#ON, the edge, the relay opened, the ACK); ' +
+        'the controller\'s own edge → open is the fault-reaction row. ' +
+        (over.length === 0
+          ? 'Every single STATUS? and e-stop was under its target too (the issue asks for none over 50 ms / 20 ms, not only the p99).'
+          : `The issue asks for no single STATUS? over 50 ms and no e-stop over 20 ms: over in this run: ${over.join('; ')}.`),
+    );
+  }
   return out;
+}
+
+/** Which parts were run again alone into these results, and when. */
+function rerunText(results: Results): string {
+  return (results.reruns ?? []).map((r) => `${r.part} run alone with BENCH_ONLY on ${r.date.slice(0, 16).replace('T', ' ')} UTC (loadavg ${r.loadavg})`).join('; ');
+}
+
+function slowStallsText(results: Results): string {
+  const stalls = results.parts.slowStorage?.ok ? results.parts.slowStorage.data.runs.map((r) => r.stallMs) : (results.settings.slowStorage?.stallsMs ?? []);
+  return stalls.map((stall) => (stall === 0 ? 'normal' : `${stall} ms`)).join(', ') || 'each stall';
 }
 
 export function renderMarkdown(results: Results, rows: Row[]): string {
@@ -269,7 +341,7 @@ export function renderMarkdown(results: Results, rows: Row[]): string {
 
 Measured with \`npm run bench\` on ${results.date.slice(0, 10)} (${settings.quick ? 'a quick smoke run, `BENCH_QUICK=1`: shorter windows and fewer trials than the published method' : 'the full run'}),
 on ${machine.cpuModel} × ${machine.cores} cores, ${machine.memoryGiB} GiB RAM, \`${machine.uname}\`, Node ${machine.node}.
-Before the run ${pct(results.backgroundLoad.busyShare, 0)} of the machine was busy with other work (loadavg ${results.backgroundLoad.loadavg}).
+Before the run ${pct(results.backgroundLoad.busyShare, 0)} of the machine was busy with other work (loadavg ${results.backgroundLoad.loadavg}).${results.reruns?.length ? `\nRe-run: ${rerunText(results)}.` : ''}
 Every figure is a median over several runs; a comparison is a ratio measured in the same run. Raw numbers: \`.bench/results.json\`.
 
 ${table.join('\n')}
@@ -300,8 +372,16 @@ How each figure is measured (scripts/bench/):
 - **Fleet**: N compiled agents, each charging at 1 Hz with its own cp_id and state dir, against one Kafka
   (\`cp_telemetry\` has 1 partition in the test broker); N grows through ${settings.fleet.steps.join(', ')} until p99 passes
   ${settings.fleet.p99LimitMs} ms or the box is saturated (CPU, or memory for the next step).
+- **Slow SD card**: the compiled agent, Kafka and MQTT on, with every \`fsync\`/\`fdatasync\` slowed by an
+  \`LD_PRELOAD\` shim (\`test/support/slow-fsync.c\`) to ${slowStallsText(results)} (normal: no shim), one run each. While a
+  plain child process polls \`STATUS?\` every 20 ms (a new connection per check, as the Monitor does): the
+  store opens in its worker, one session ends by unplugging, ${results.parts.slowStorage?.ok ? results.parts.slowStorage.data.estopsPerRun : 'N'} sessions end by an e-stop (each \`SIM#ESTOP#ON\`
+  timed connect → ACK by another plain process; the relay is open before the ACK), one by the RCD
+  tripping; then the stall ends and every session's events are read back from Kafka and the ledger.
+  The same scenario as \`test/slow-storage.test.ts\`, which asserts the bounds; this only measures.
 
-Run it: \`npm run bench\` (about 25 minutes; BENCH_IDLE_MIN, BENCH_CHARGE_MIN, BENCH_OUTAGE_MIN, BENCH_FAULT_TRIALS,
-BENCH_FLEET_STEPS … override single knobs) or \`BENCH_QUICK=1 npm run bench\` (a few minutes, smoke only).
+Run it: \`npm run bench\` (about 30 minutes; BENCH_IDLE_MIN, BENCH_CHARGE_MIN, BENCH_OUTAGE_MIN, BENCH_FAULT_TRIALS,
+BENCH_FLEET_STEPS, BENCH_SLOW_STALLS_MS, BENCH_SLOW_ESTOPS … override single knobs), \`BENCH_QUICK=1 npm run bench\` (a few minutes, smoke only),
+or one part alone, e.g. \`BENCH_ONLY=slow-storage npm run bench\` (merged into an existing \`.bench/results.json\`).
 `;
 }

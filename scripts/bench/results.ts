@@ -1,6 +1,6 @@
 // What .bench/results.json holds: when and where, the settings, and every benchmark's outcome
 // (its figures, or the error that kept it from measuring them).
-import type { AckPart, FaultPart, FleetPart, HealthPart, MeterPart, Percentiles } from './parts.js';
+import type { AckPart, FaultPart, FleetPart, HealthPart, MeterPart, Percentiles, SlowStoragePart } from './parts.js';
 import type { MachineInfo } from './proc.js';
 import type { BenchSettings } from './settings.js';
 import type { FootprintWindow } from './footprint.js';
@@ -50,7 +50,10 @@ export interface Results {
     meter?: Outcome<MeterPart>;
     fleet?: Outcome<FleetPart>;
     ack?: Outcome<AckPart>;
+    slowStorage?: Outcome<SlowStoragePart>;
   };
+  /** Parts run again alone (BENCH_ONLY) into these results after the run above. */
+  reruns?: Array<{ part: string; date: string; loadavg: string }>;
   startup?: Outcome<StartupResults>;
   footprint?: Outcome<FootprintResults>;
   outage?: Outcome<OutageResults>;

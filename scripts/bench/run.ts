@@ -3,8 +3,13 @@
 // and .bench/README-performance.md. `node --import tsx scripts/bench/run.ts --report` prints the
 // table and rewrites the README section from an existing .bench/results.json.
 //
-// The order keeps the long windows from adding up (about 25 minutes in all):
-//   1. start-up time to READY, alone on the box;
+// BENCH_ONLY=slow-storage (or another part run in its own process, comma-separated) runs just those
+// parts and merges them into an existing .bench/results.json (the other parts keep their figures,
+// the header says what was re-run when); with no results.json the other parts read "not run".
+//
+// The order keeps the long windows from adding up (about 30 minutes in all):
+//   1. start-up time to READY, then the slow-SD-card runs (scripts/bench/slow-storage.ts), alone on
+//      the box: both time single answers that any other load on 2 cores would show up in;
 //   2. the footprint agent starts idle beside a bare node, and the outage agent starts charging on
 //      the second Kafka, which is then stopped; meanwhile the busy benchmarks run one at a time,
 //      each in its own process: health checks, fault reaction, meter link, fleet;
@@ -12,14 +17,14 @@
 //      backlog drained) and the footprint agent charges for its window, while the in-process ack
 //      benchmark charges beside it (both light, 1 Hz).
 import { spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { brokersFromEnv } from './agents.js';
 import { FootprintRun, measureStartup } from './footprint.js';
 import { consumoLatencies, prepareTelemetryTopic, startTap } from './kafka-tap.js';
 import { runOutage } from './outage.js';
 import type { AckPart } from './parts.js';
-import { machineBusyShare, machineInfo, machineTicks } from './proc.js';
+import { loadavg, machineBusyShare, machineInfo, machineTicks } from './proc.js';
 import { buildRows, renderMarkdown, renderTable } from './report.js';
 import type { FootprintResults, Outcome, Results } from './results.js';
 import { BENCH_DIR, REPO_ROOT, loadSettings, partPath, readPart, sleep } from './settings.js';
@@ -72,8 +77,7 @@ async function settle<T>(work: Promise<T>): Promise<Outcome<T>> {
 async function backgroundLoad(): Promise<Results['backgroundLoad']> {
   const before = machineTicks();
   await sleep(3_000);
-  const loadavg = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
-  return { busyShare: machineBusyShare(before, machineTicks()), loadavg };
+  return { busyShare: machineBusyShare(before, machineTicks()), loadavg: loadavg() };
 }
 
 function deferred(): { promise: Promise<void>; resolve: () => void } {
@@ -95,6 +99,7 @@ async function main(): Promise<void> {
 
   progress('start-up time to READY');
   const startup = await settle(measureStartup(settings.startup.runs, brokers));
+  parts.slowStorage = await runPart('slow-storage');
 
   progress('footprint agent idle; outage agent charging on the second Kafka');
   const footprintRun = await settle(FootprintRun.start(brokers));
@@ -163,6 +168,44 @@ async function main(): Promise<void> {
   report(results);
 }
 
+/** The parts BENCH_ONLY can run alone (each in its own process) and where their results go. */
+const ALONE: Record<string, keyof Results['parts']> = {
+  'slow-storage': 'slowStorage',
+  'health-checks': 'health',
+  'fault-reaction': 'fault',
+  'meter-link': 'meter',
+  fleet: 'fleet',
+};
+
+/** BENCH_ONLY: runs the named parts and merges them into .bench/results.json (a new one if none). */
+async function runAlone(names: string[]): Promise<void> {
+  const unknown = names.filter((name) => !(name in ALONE));
+  if (unknown.length > 0) throw new Error(`BENCH_ONLY_UNKNOWN: ${unknown.join(', ')} cannot run alone; BENCH_ONLY takes ${Object.keys(ALONE).join(', ')}`);
+  const path = join(BENCH_DIR, 'results.json');
+  const merged = existsSync(path);
+  const results: Results = merged
+    ? (JSON.parse(readFileSync(path, 'utf8')) as Results)
+    : {
+        date: new Date().toISOString(),
+        elapsedS: 0,
+        machine: machineInfo(),
+        backgroundLoad: await backgroundLoad(),
+        settings: loadSettings(),
+        telemetryTopicTimestamps: 'not checked (BENCH_ONLY run)',
+        parts: {},
+      };
+  progress(merged ? `BENCH_ONLY=${names.join(',')}: merging into ${path}` : `BENCH_ONLY=${names.join(',')}: no ${path} yet, the other parts read "not run"`);
+  for (const name of names) {
+    const rerun = { part: name, date: new Date().toISOString(), loadavg: loadavg() };
+    (results.parts as Record<string, Outcome<unknown>>)[ALONE[name]!] = await runPart(name);
+    results.reruns = [...(results.reruns ?? []).filter((other) => other.part !== name), rerun];
+  }
+  if (!merged) results.elapsedS = Math.round((Date.now() - runStartedMs) / 1000);
+  mkdirSync(BENCH_DIR, { recursive: true });
+  writeFileSync(path, JSON.stringify(results, null, 2) + '\n');
+  report(results);
+}
+
 /** Prints the table and writes the README section; `run.ts --report` redoes it from results.json. */
 function report(results: Results): void {
   const rows = buildRows(results);
@@ -171,9 +214,12 @@ function report(results: Results): void {
   process.stdout.write(`results: ${join(BENCH_DIR, 'results.json')}\nREADME section: ${join(BENCH_DIR, 'README-performance.md')}\n`);
 }
 
+const only = (process.env.BENCH_ONLY ?? '').split(',').map((name) => name.trim()).filter(Boolean);
 const work = process.argv.includes('--report')
   ? Promise.resolve(report(JSON.parse(readFileSync(join(BENCH_DIR, 'results.json'), 'utf8')) as Results))
-  : main();
+  : only.length > 0
+    ? runAlone(only)
+    : main();
 
 work.then(
   () => process.exit(0),

@@ -17,6 +17,8 @@ export interface BenchSettings {
   outage: { minutes: number };
   meter: { reads: number };
   fleet: { steps: number[]; windowS: number; p99LimitMs: number; saturatedShare: number };
+  /** fsync stalls to run the daemon under (0: no shim, normal fsync) and e-stops timed in each. */
+  slowStorage: { stallsMs: number[]; estops: number };
 }
 
 function num(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -27,12 +29,19 @@ function num(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
   return parsed;
 }
 
+/** A comma-separated list of non-negative integers; anything else in it is dropped. */
+function integers(list: string): number[] {
+  return list
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item !== '')
+    .map(Number)
+    .filter((item) => Number.isInteger(item) && item >= 0);
+}
+
 export function loadSettings(env: NodeJS.ProcessEnv = process.env): BenchSettings {
   const quick = env.BENCH_QUICK === '1' || env.BENCH_QUICK === 'true';
-  const steps = (env.BENCH_FLEET_STEPS ?? (quick ? '4,16' : '4,16,64,128,192'))
-    .split(',')
-    .map((step) => Number(step.trim()))
-    .filter((step) => Number.isInteger(step) && step > 0);
+  const steps = integers(env.BENCH_FLEET_STEPS ?? (quick ? '4,16' : '4,16,64,128,192')).filter((step) => step > 0);
   return {
     quick,
     health: {
@@ -51,6 +60,10 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): BenchSetting
       windowS: num(env, 'BENCH_FLEET_WINDOW_S', quick ? 10 : 45),
       p99LimitMs: 100,
       saturatedShare: 0.95,
+    },
+    slowStorage: {
+      stallsMs: integers(env.BENCH_SLOW_STALLS_MS ?? '0,500,2000'),
+      estops: num(env, 'BENCH_SLOW_ESTOPS', quick ? 5 : 30),
     },
   };
 }
