@@ -3,7 +3,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createChip, followRelay, gpioGroupAccess, install, LINES, mainPid, startMeter, unitProperties } from './device.mjs';
+import { createChip, gpioGroupAccess, install, LINES, mainPid, startContactor, startMeter, unitProperties } from './device.mjs';
 import { CLI, ctl, fail, info, JournalFollower, log, mustRun, run, STAGE, until } from './lib.mjs';
 
 const RELAY_SAFE_IN_UNIT = () => /^ExecStopPost=.*relay-safe/m.test(readFileSync('/etc/systemd/system/charger-agent.service', 'utf8'));
@@ -38,14 +38,14 @@ async function startCharging(chip, journal, driver) {
   chip.pull(LINES.plug, true);
   const started = await journal.waitFor('session_started', (e) => e.event === 'session_started', { from: mark, timeoutMs: 30_000 });
   await until('the relay line driven high', () => chip.value(LINES.relay), { timeoutMs: 10_000 });
-  await until('state charging', async () => (await info()).state === 'charging', { timeoutMs: 20_000, everyMs: 200 });
+  await until('state charging', async () => (await info()).state === 'Charging', { timeoutMs: 20_000, everyMs: 200 });
   return { reply, session: started.fields.session };
 }
 
 export async function checkSuite(results) {
   const journal = new JournalFollower('charger-agent.service');
   let chip;
-  let stopFollowing = () => {};
+  let contactor = { lags: [], stop: () => {} };
   let stopMeter = () => {};
   const state = {};
 
@@ -55,7 +55,7 @@ export async function checkSuite(results) {
     if (chip.label !== 'gpio-sim.0-node0') fail(`the gpio-sim chip is labelled ${chip.label}, the config says gpio-sim.0-node0`);
     const installed = await install({ label: chip.label });
     await gpioGroupAccess();
-    stopFollowing = followRelay(chip);
+    contactor = await startContactor(chip);
     stopMeter = await startMeter();
     const mark = journal.mark();
     const t0 = Date.now();
@@ -104,7 +104,7 @@ export async function checkSuite(results) {
     chip.pull(LINES.estop, true);
     chip.pull(LINES.plug, false);
     await journal.waitFor('fault_cleared emergency_stop', (e) => e.event === 'fault_cleared' && e.fields.fault === 'emergency_stop', { from: mark, timeoutMs: 20_000 });
-    await until('state available again', async () => (await info()).state === 'available', { timeoutMs: 20_000, everyMs: 300 });
+    await until('state available again', async () => (await info()).state === 'Available', { timeoutMs: 20_000, everyMs: 300 });
     if (estopToLineMs !== undefined) results.figure('estopEdgeToLineMs', Number(estopToLineMs.toFixed(2)));
     return {
       authorizeReply: first.reply,
@@ -145,7 +145,7 @@ export async function checkSuite(results) {
         activeAfter: after.ActiveState,
       };
       chip.pull(LINES.plug, false);
-      await until('state available after the watchdog restart', async () => (await info()).state === 'available', { timeoutMs: 30_000, everyMs: 300 });
+      await until('state available after the watchdog restart', async () => (await info()).state === 'Available', { timeoutMs: 30_000, everyMs: 300 });
     }
     // kill -9 and an OOM-style kill (SIGKILL from the manager): the line must fall open
     for (const how of ['kill -9', 'systemctl kill -s KILL']) {
@@ -161,7 +161,7 @@ export async function checkSuite(results) {
       const forced = journal.entries.slice(mark).find((e) => e.event === 'relay_forced_open');
       out[how === 'kill -9' ? 'kill9' : 'oomKill'] = { lineOpenAfterDeathMs, startedBeforeOpen, relayForcedOpen: forced ? { priority: forced.priority, fields: forced.fields } : undefined };
       chip.pull(LINES.plug, false);
-      await until('state available after the restart', async () => (await info()).state === 'available', { timeoutMs: 30_000, everyMs: 300 });
+      await until('state available after the restart', async () => (await info()).state === 'Available', { timeoutMs: 30_000, everyMs: 300 });
     }
     results.figure('deadProcessToLineOpenMs', { watchdog: out.watchdog.lineOpenAfterDeathMs, kill9: out.kill9.lineOpenAfterDeathMs, oomKill: out.oomKill.lineOpenAfterDeathMs, relaySafeInUnit: relaySafe });
     return out;
@@ -196,7 +196,8 @@ export async function checkSuite(results) {
     };
   });
 
-  stopFollowing();
+  contactor.stop();
+  results.figure('contactorLagMs', { changes: contactor.lags.length, max: Math.max(0, ...contactor.lags) });
   stopMeter();
   await results.check('uninstall', async () => {
     if (!existsSync('/opt/charger-agent/dist/agent/cli.js')) fail('nothing to uninstall: the install check did not install the agent');

@@ -4,7 +4,7 @@
 // into the feedback line's pull, as the auxiliary contact of a real contactor follows its coil.
 import { spawn } from 'node:child_process';
 import { mkdirSync, statSync, writeFileSync } from 'node:fs';
-import { CLI, createSimChip, log, mustRun, STAGE, until } from './lib.mjs';
+import { CLI, createSimChip, fail, log, mustRun, STAGE, until } from './lib.mjs';
 
 export const LINES = { relay: 0, feedback: 1, plug: 2, estop: 3 };
 export const METER_LINK = '/run/charger-vm/agent-tty';
@@ -47,8 +47,10 @@ export async function install({ label, extraConfig = '' }) {
   writeFileSync('/etc/systemd/system/charger-agent.service.d/vm-bench.conf', DROP_IN);
   const started = Date.now();
   const result = await mustRun('/bin/bash', [`${STAGE}/scripts/install.sh`, '--no-build', '--skip-deps', '--no-start'], { timeoutMs: 300_000 });
+  log(`install.sh done in ${Date.now() - started} ms`);
   await mustRun('/bin/cp', ['-a', `${STAGE}/node_modules`, '/opt/charger-agent/node_modules'], { timeoutMs: 300_000 });
   await mustRun('/bin/chown', ['-R', '0:0', '/opt/charger-agent/node_modules']);
+  log(`node_modules copied in ${Date.now() - started} ms`);
   return { installMs: Date.now() - started, installLog: result.stderr.split('\n').filter(Boolean) };
 }
 
@@ -73,17 +75,31 @@ export async function gpioGroupAccess() {
   }, { timeoutMs: 120_000 });
 }
 
-/** The auxiliary contact: feedback pull = relay value, checked every 2 ms. */
-export function followRelay(chip) {
-  let last;
-  const timer = setInterval(() => {
-    const closed = chip.value(LINES.relay);
-    if (closed !== last) {
-      chip.pull(LINES.feedback, closed);
-      last = closed;
+/**
+ * The contactor (contactor.mjs) at real-time priority: the feedback pull follows the relay line.
+ * Resolves once it follows; `lags` collects how late it saw each change (its own scheduling lag).
+ */
+export async function startContactor(chip) {
+  const script = new URL('./contactor.mjs', import.meta.url).pathname;
+  const child = spawn('/usr/bin/chrt', ['-f', '20', '/usr/bin/node', script, chip.dir, String(LINES.relay), String(LINES.feedback)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const lags = [];
+  let ready = false;
+  let buffer = '';
+  child.stdout.setEncoding('utf8');
+  child.stdout.on('data', (chunk) => {
+    buffer += chunk;
+    for (let newline = buffer.indexOf('\n'); newline >= 0; newline = buffer.indexOf('\n')) {
+      const line = buffer.slice(0, newline);
+      buffer = buffer.slice(newline + 1);
+      if (line === 'ready') ready = true;
+      const lag = /lag_ms=([\d.]+)/.exec(line);
+      if (lag) lags.push(Number(lag[1]));
     }
-  }, 2);
-  return () => clearInterval(timer);
+  });
+  await until('the contactor follower', () => ready || child.exitCode !== null, { timeoutMs: 120_000 });
+  if (!ready) fail(`the contactor follower exited ${child.exitCode}`);
+  log('contactor follower started (SCHED_FIFO 20)');
+  return { lags, stop: () => child.kill() };
 }
 
 /** socat pty pair (the agent's end readable by group dialout) and `charger-agent meter-sim` on the other end. */

@@ -9,7 +9,7 @@
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createChip, followRelay, gpioGroupAccess, install, LINES, startMeter } from './device.mjs';
+import { createChip, gpioGroupAccess, install, LINES, startContactor, startMeter } from './device.mjs';
 import { fail, info, JournalFollower, log, mustRun, protocolLine, RUN, STAGE, until } from './lib.mjs';
 
 const STATE_DIR = '/var/lib/charger-agent';
@@ -106,7 +106,7 @@ async function workload(chip, journal, round) {
     await sleep(300 + Math.random() * 1500);
     chip.pull(LINES.plug, false);
     await journal.waitFor('session_ended', (e) => e.event === 'session_ended', { from: mark, timeoutMs: 30_000 });
-    await until('state available', async () => (await info()).state === 'available', { timeoutMs: 20_000, everyMs: 100 });
+    await until('state available', async () => (await info()).state === 'Available', { timeoutMs: 20_000, everyMs: 100 });
     void forward;
   }
 }
@@ -136,7 +136,7 @@ export async function powerCutRound(results, instructions) {
     chip = await createChip();
     await install({ label: chip.label, extraConfig: KAFKA_OFF_HOST });
     await gpioGroupAccess();
-    followRelay(chip);
+    await startContactor(chip);
     await startMeter();
     const mark = journal.mark();
     await mustRun('/bin/systemctl', ['start', 'charger-agent'], { timeoutMs: 600_000 });
