@@ -247,10 +247,15 @@ describe('controller: safety order', () => {
   it('after a loop stall past the feedback deadline, the next event reads the contact first instead of latching relay_failure', async () => {
     await rig.agent.stop('test');
     // the contact follows the coil at once (as a contactor does, with no event loop), but its edge is
-    // still queued behind the stalled loop
+    // still queued behind the stalled loop and the debounced read() still gives the level before it
     rig = await startRig({}, (sim) => {
       const line = sim.hardware.relayFeedback!;
-      sim.hardware.relayFeedback = { read: () => sim.simRelay.isCommandedClosed, watch: () => () => {}, release: () => line.release() };
+      sim.hardware.relayFeedback = {
+        read: () => line.read(),
+        readNow: () => sim.simRelay.isCommandedClosed,
+        watch: () => () => {},
+        release: () => line.release(),
+      };
     });
     await eventually(() => info(rig.agent).meter !== null);
     rig.agent.handleLine('AUTORIZAR_SUMINISTRO#D1', 'x');

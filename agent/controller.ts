@@ -324,13 +324,16 @@ export class Agent implements ChargePoint {
   /**
    * Past the feedback deadline, the contact is read before any event is judged: after a loop stall
    * (an emulated or overloaded CPU, a long GC) a timer or a meter reading can run before the contact's
-   * edge still waiting in the poll queue, and would latch a contactor that did follow as failed.
+   * edge still waiting in the poll queue, and would latch a contactor that did follow as failed. A
+   * contact that bounces back after this read is seen by the debounced input and the 1 s tick, and
+   * judged against a fresh deadline.
    */
   private readOverdueFeedback(): void {
     const feedback = this.setup?.hardware.relayFeedback;
     const since = this.core.relay.mismatchSinceMs;
     if (!feedback || since === undefined || Date.now() - since < this.coreConfig.feedbackTimeoutMs) return;
-    const closed = feedback.read();
+    // the level now, not the debounced one: a debounce timer is one more timer behind the stall
+    const closed = feedback.readNow?.() ?? feedback.read();
     if (closed !== this.core.relay.feedbackClosed) this.step({ type: 'relay_feedback', closed });
   }
 

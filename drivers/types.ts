@@ -39,6 +39,11 @@ export interface Relay {
 export interface DigitalInput {
   /** Current logical value (active-low already applied): true = active. */
   read(): boolean;
+  /**
+   * The line's logical value this instant, before any debounce (read() may still give the level
+   * before a change it has not confirmed). For a deadline judged late, after a stalled loop.
+   */
+  readNow?(): boolean;
   /** Called on every debounced logical change. Returns an unsubscribe function. */
   watch(onChange: (active: boolean) => void): () => void;
   release(): void;

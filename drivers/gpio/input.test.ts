@@ -91,6 +91,16 @@ describe('GPIO digital input', () => {
     assert.equal(input.read(), true);
   });
 
+  it('readNow gives the level this instant, while read still gives the level before the unconfirmed change', () => {
+    const { line, timers, input, changes } = inputOn({ activeLow: true, initial: 1 });
+    line.level = 0; // no edge reported (a loop that has not run yet)
+    assert.equal(input.read(), false);
+    assert.equal(input.readNow!(), true);
+    timers.advance(20);
+    assert.deepEqual(changes, [true], 'the change is still confirmed by the debounce');
+    assert.equal(input.read(), true);
+  });
+
   it('an unsubscribed watcher hears nothing more while the others still do', () => {
     const { line, timers, input, changes, unsubscribe } = inputOn({ debounceMs: 20 });
     const other: boolean[] = [];

@@ -78,6 +78,11 @@ export function createGpioInput(line: GpioLine, options: GpioInputOptions): Digi
       if (!pending && line.read() !== stableLevel) schedule();
       return isActive(stableLevel);
     },
+    readNow() {
+      const level = line.read();
+      if (!released && !pending && level !== stableLevel) schedule();
+      return isActive(level);
+    },
     watch(onChange) {
       listeners.add(onChange);
       return () => {
