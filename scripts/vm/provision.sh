@@ -38,8 +38,18 @@ host_tools() {
     die "missing host packages: ${missing[*]} (sudo apt-get install --no-install-recommends ${missing[*]})"
   fi
   log "installing ${missing[*]} from Debian"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >&2 \
+  apt_update
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -q --no-install-recommends "${missing[@]}" >&2 \
     || die "apt-get install ${missing[*]} failed"
+}
+
+# A fresh machine may have no package lists yet: read them once (root only).
+APT_UPDATED=
+apt_update() {
+  [ -z "$APT_UPDATED" ] && [ "$(id -u)" -eq 0 ] || return 0
+  log "apt-get update"
+  apt-get -o DPkg::Lock::Timeout=300 update -qq >&2 || die "apt-get update failed"
+  APT_UPDATED=1
 }
 
 # The newest 6.1 kernel ABI Debian offers: linux-image-amd64 depends on linux-image-<abi>-amd64.
@@ -118,6 +128,10 @@ main() {
   host_tools
   local image_pkg kver image_version source_version busybox_version udev_version key dir
   image_pkg=$(kernel_package)
+  if [ -z "$image_pkg" ]; then
+    apt_update
+    image_pkg=$(kernel_package)
+  fi
   [ -n "$image_pkg" ] || die "apt-cache knows no linux-image-6.1.*-amd64 (is bookworm in the apt sources? apt-get update)"
   kver=${image_pkg#linux-image-}
   image_version=$(candidate_version "$image_pkg")

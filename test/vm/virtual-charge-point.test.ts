@@ -4,7 +4,7 @@
 // Prerequisites come from Debian (scripts/vm/provision.sh installs them as root); with CI=true a
 // missing one fails the suite, elsewhere it is skipped with the reason.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -28,8 +28,12 @@ const BOOT_TIMEOUT_MS = Number(process.env.CHARGER_VM_BOOT_TIMEOUT_S ?? 1200) * 
 const CUTS = Number(process.env.CHARGER_VM_POWER_CUTS ?? 3);
 /** Wide: a real kernel under TCG on a shared 2-core machine; the measured figure is printed. */
 const ESTOP_EDGE_TO_LINE_MAX_MS = 1000;
-/** relay-safe (ExecStopPost, a node process of its own) runs right after the death; wide for TCG. */
-const DEAD_TO_OPEN_MAX_MS = 8000;
+/**
+ * relay-safe (ExecStopPost, a node process of its own) runs right after the death. Node's start alone
+ * takes 3–8 s on the emulated CPU (0.3–0.7 s in all on this host, test/relay-safe.test.ts), so the
+ * bound is wide; what it proves is that relay-safe, not the restarted agent, opened the line.
+ */
+const DEAD_TO_OPEN_MAX_MS = 30_000;
 
 const prerequisite = await provision();
 const skip = 'reason' in prerequisite && process.env.CI !== 'true' ? `VM suite skipped: ${prerequisite.reason}` : undefined;
@@ -120,10 +124,7 @@ describe('virtual charge point in QEMU (Debian kernel, systemd, gpio-sim)', { sk
     t.diagnostic(`relay line closed after death: kill -9 ${kill9?.toFixed(0)} ms, systemctl kill -s KILL ${oom?.toFixed(0)} ms (relay-safe in the unit: ${result.relaySafeInUnit})`);
     assert.equal(typeof kill9, 'number', 'the line opened at all after kill -9');
     assert.equal(typeof oom, 'number', 'the line opened at all after the OOM-style kill');
-    if (!result.relaySafeInUnit) {
-      t.todo('blocked: systemd/charger-agent.service has no ExecStopPost=… relay-safe yet (safety issue); the line stays closed until the restarted agent opens it');
-      return;
-    }
+    assert.equal(result.relaySafeInUnit, true, 'the installed unit runs relay-safe from ExecStopPost');
     for (const death of deaths) {
       assert.ok(death.relayForcedOpen, 'relay-safe logged relay_forced_open');
       assert.equal(death.startedBeforeOpen, false, 'the line was open before the restarted agent started');
@@ -176,6 +177,4 @@ describe('virtual charge point in QEMU (Debian kernel, systemd, gpio-sim)', { sk
     t.diagnostic(`${CUTS} power cuts, ${acknowledged} acknowledged session events, 0 lost`);
   });
 
-  void existsSync;
-  void readFileSync;
 });

@@ -3,7 +3,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createChip, gpioGroupAccess, install, LINES, mainPid, startContactor, startMeter, unitProperties } from './device.mjs';
+import { createChip, gpioGroupAccess, install, LINES, mainPid, releaseNodeModules, startContactor, startMeter, unitProperties } from './device.mjs';
 import { CLI, ctl, fail, info, JournalFollower, log, mustRun, run, STAGE, until } from './lib.mjs';
 
 const RELAY_SAFE_IN_UNIT = () => /^ExecStopPost=.*relay-safe/m.test(readFileSync('/etc/systemd/system/charger-agent.service', 'utf8'));
@@ -201,6 +201,7 @@ export async function checkSuite(results) {
   stopMeter();
   await results.check('uninstall', async () => {
     if (!existsSync('/opt/charger-agent/dist/agent/cli.js')) fail('nothing to uninstall: the install check did not install the agent');
+    await releaseNodeModules();
     const result = await mustRun('/bin/bash', [`${STAGE}/scripts/uninstall.sh`, '--purge'], { timeoutMs: 120_000 });
     const paths = [
       '/opt/charger-agent',

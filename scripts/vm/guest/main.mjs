@@ -20,6 +20,11 @@ try {
 } catch (error) {
   results.data.error = String(error?.stack ?? error);
 }
+if (results.data.error || Object.values(results.data.checks).some((check) => !check.ok)) {
+  // what the agent said, for the host's failure message
+  const tail = await run('/bin/journalctl', ['-u', 'charger-agent', '-n', '80', '-o', 'short-monotonic', '--no-pager']);
+  results.data.agentJournalTail = tail.stdout.split('\n');
+}
 results.data.done = true;
 results.data.endS = uptimeS();
 results.save();

@@ -103,6 +103,9 @@ async function workload(chip, journal, round) {
     if (!/^(OK|ACK)/.test(reply)) fail(`authorize answered ${reply}`);
     chip.pull(LINES.plug, true);
     await journal.waitFor('session_started', (e) => e.event === 'session_started', { from: mark, timeoutMs: 30_000 });
+    // the car stays plugged in until it charges: a plug-in shorter than a stall of the emulated
+    // agent's loop is never seen (both edges read the same level), as a 300 ms plug-in would not be
+    await until('state charging', async () => (await info()).state === 'Charging', { timeoutMs: 30_000, everyMs: 100 });
     await sleep(300 + Math.random() * 1500);
     chip.pull(LINES.plug, false);
     await journal.waitFor('session_ended', (e) => e.event === 'session_ended', { from: mark, timeoutMs: 30_000 });
@@ -141,6 +144,8 @@ export async function powerCutRound(results, instructions) {
     const mark = journal.mark();
     await mustRun('/bin/systemctl', ['start', 'charger-agent'], { timeoutMs: 600_000 });
     await journal.waitFor('agent_ready', (e) => e.event === 'agent_ready', { from: mark, timeoutMs: 30_000 });
+    // READY does not wait for the store, which opens in its worker (slowly on an emulated CPU)
+    await journal.waitFor('store_opened', (e) => e.event === 'store_opened', { from: mark, timeoutMs: 120_000 });
     const interrupted = [];
     for (const id of openAtCut) {
       const entry = await journal.waitFor(`session_interrupted ${id}`, (e) => e.event === 'session_interrupted' && e.fields.session === id, { from: mark, timeoutMs: 30_000 });
