@@ -83,3 +83,15 @@ export function startBareNode(): Promise<BareNode> {
     );
   });
 }
+
+/** A server script of scripts/bench (ok-server.ts, protocol-server.ts) on a free port, as it printed it. */
+export function startBenchServer(script: string): Promise<{ pid: number; port: number; stop: () => void }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'scripts/bench', script)], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', (code) => reject(new Error(`${script} exited with ${code}`)));
+    createInterface({ input: child.stdout! }).once('line', (line) => {
+      resolve({ pid: child.pid!, port: (JSON.parse(line) as { port: number }).port, stop: () => child.kill('SIGTERM') });
+    });
+  });
+}

@@ -5,14 +5,13 @@
 // protocol server alone (scripts/bench/protocol-server.ts), to show where the difference lies. Each
 // run measures all of them in turn, in a rotating order; ratios to the ceiling are taken within
 // each run.
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { brokersFromEnv, startBenchAgent, startCharging } from './agents.js';
+import { brokersFromEnv, startBenchAgent, startBenchServer, startCharging } from './agents.js';
 import type { HealthPart, HealthRuns } from './parts.js';
 import { sampleProcess } from './proc.js';
-import { BENCH_DIR, REPO_ROOT, loadSettings, writePart } from './settings.js';
+import { BENCH_DIR, loadSettings, writePart } from './settings.js';
 import { histogramPercentile, median, round } from './stats.js';
 
 type Mode = 'connect' | 'keep';
@@ -80,17 +79,6 @@ async function measure(target: Target, pid: number, port: number, mode: Mode): P
 }
 
 /** Starts scripts/bench/<script>.ts, which prints {"port":N} once it listens. */
-function startServer(script: string): Promise<{ pid: number; port: number; stop: () => void }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'scripts/bench', script)], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
-  return new Promise((resolve, reject) => {
-    child.once('error', reject);
-    child.once('exit', (code) => reject(new Error(`${script} exited with ${code}`)));
-    createInterface({ input: child.stdout! }).once('line', (line) => {
-      resolve({ pid: child.pid!, port: (JSON.parse(line) as { port: number }).port, stop: () => child.kill('SIGTERM') });
-    });
-  });
-}
-
 function summarizeRuns(measurements: Measurement[], target: Target, mode: Mode): HealthRuns {
   const runs = measurements.filter((m) => m.target === target && m.mode === mode);
   return {
@@ -109,8 +97,8 @@ async function main(): Promise<void> {
   const { health } = loadSettings();
   if (!existsSync(LOAD_CLIENT)) throw new Error(`BENCH_NOT_BUILT: ${LOAD_CLIENT} is missing (gcc -O2 -o .bench/tcp-load scripts/bench/tcp-load.c)`);
   const agent = await startBenchAgent({ cpId: 'BENCH-HEALTH', brokers: brokersFromEnv() });
-  const ceiling = await startServer('ok-server.ts');
-  const protocol = await startServer('protocol-server.ts');
+  const ceiling = await startBenchServer('ok-server.ts');
+  const protocol = await startBenchServer('protocol-server.ts');
   const servers: Record<Target, { pid: number; port: number }> = { agent: { pid: agent.pid, port: agent.healthPort }, protocol, ceiling };
   try {
     await startCharging(agent);

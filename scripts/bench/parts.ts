@@ -118,6 +118,8 @@ export interface SlowStorageRun {
   storeOpenMs: number;
   /** STATUS? round trips, one connection per check, every 20 ms from a plain child process. */
   statusMs: Percentiles;
+  /** The same poll, over the same window, of a bare Node server answering OK (ok-server.ts): what the box adds. Absent in results from before it was measured. */
+  controlMs?: Percentiles;
   /** SIM#ESTOP#ON connect → ACK from a plain child process; the relay is open before the ACK. */
   estopMs: Percentiles;
   sessions: number;

@@ -1,7 +1,8 @@
 // Figure 7, a slow SD card: the compiled daemon (Kafka and MQTT on) with every fsync/fdatasync slowed
 // by an LD_PRELOAD shim (test/support/slow-fsync.c, built here with cc) to each of BENCH_SLOW_STALLS_MS
 // (0: no shim, normal fsync), one run after the other. In each run, while a plain child process polls
-// STATUS? every 20 ms: the store opens in its worker, one session ends by unplugging, BENCH_SLOW_ESTOPS
+// STATUS? every 20 ms (and another polls a bare Node server answering OK the same way: what the box
+// itself adds to a round trip): the store opens in its worker, one session ends by unplugging, BENCH_SLOW_ESTOPS
 // sessions end by an e-stop (each SIM#ESTOP#ON timed from another plain child process: connect → ACK,
 // the relay is opened before the ACK), one ends by the RCD tripping. Then the stall ends and the run
 // waits until every session is on Kafka, and counts what is missing or twice there and in the ledger.
@@ -12,8 +13,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AgentProcess } from '../../test/support/agent-process.js';
 import { readTopic } from '../../test/support/kafka-topic.js';
-import { buildSlowFsyncShim, deliveryCheck, driveSlowStorageScenario, ledgerCheck, STATUS_POLL_MS } from '../../test/support/slow-storage-rig.js';
-import { brokersFromEnv, startBenchAgent, type BenchBrokers } from './agents.js';
+import { buildSlowFsyncShim, deliveryCheck, driveSlowStorageScenario, ledgerCheck, pollStatus, STATUS_POLL_MS } from '../../test/support/slow-storage-rig.js';
+import { brokersFromEnv, startBenchAgent, startBenchServer, type BenchBrokers } from './agents.js';
 import type { SlowStoragePart, SlowStorageRun } from './parts.js';
 import { loadavg } from './proc.js';
 import { BENCH_DIR, loadSettings, writePart } from './settings.js';
@@ -36,8 +37,11 @@ async function measure(stallMs: number, estops: number, brokers: BenchBrokers): 
     env: stallMs > 0 ? { LD_PRELOAD: SHIM, SLOW_FSYNC_FILE: STALL_FILE } : {},
   });
   const readyMs = performance.now() - started;
+  const control = await startBenchServer('ok-server.ts');
   try {
+    const controlPoll = pollStatus(control.port);
     const figures = await driveSlowStorageScenario(agent, estops);
+    const controlMs = await controlPoll.stop();
     writeFileSync(STALL_FILE, '0'); // the stall ends: what waited in memory is committed and delivered
     const drainFrom = performance.now();
     const messages = await readTopic(
@@ -56,6 +60,7 @@ async function measure(stallMs: number, estops: number, brokers: BenchBrokers): 
       readyMs: round(readyMs, 1),
       storeOpenMs: figures.storeOpenMs,
       statusMs: summarize(figures.statusMs, 2),
+      controlMs: summarize(controlMs, 2),
       estopMs: summarize(figures.estopMs, 2),
       sessions: figures.started.length,
       kafka: { messages: messages.length, missing: delivery.missing.length, duplicated: delivery.duplicated.length, seqInOrder: delivery.seqInOrder, drainedS: round(drainedS, 1) },
@@ -66,12 +71,13 @@ async function measure(stallMs: number, estops: number, brokers: BenchBrokers): 
       elapsedS: round((performance.now() - runStarted) / 1000, 1),
     };
     console.error(
-      `bench slow-storage: fsync +${stallMs} ms → READY ${run.readyMs} ms, STATUS? p99 ${run.statusMs.p99} / max ${run.statusMs.max} ms (${run.statusMs.n}), ` +
+      `bench slow-storage: fsync +${stallMs} ms → READY ${run.readyMs} ms, STATUS? p99 ${run.statusMs.p99} / max ${run.statusMs.max} ms (${run.statusMs.n}; bare OK server ${run.controlMs?.p99} / ${run.controlMs?.max} ms), ` +
         `e-stop p99 ${run.estopMs.p99} / max ${run.estopMs.max} ms (${run.estopMs.n}), Kafka ${run.kafka.missing} lost / ${run.kafka.duplicated} dup, loadavg ${run.loadavgAfter}`,
     );
     return run;
   } finally {
     writeFileSync(STALL_FILE, '0');
+    control.stop();
     await agent.stop();
   }
 }

@@ -113,9 +113,9 @@ export async function startLineTimer(agent: AgentProcess): Promise<LineTimer> {
   };
 }
 
-/** Starts polling STATUS?; stop() ends it and gives each round trip's duration in ms. */
-export function pollStatus(agent: AgentProcess, everyMs = STATUS_POLL_MS): { stop: () => Promise<number[]> } {
-  const child = spawn(process.execPath, ['-e', POLLER, String(agent.healthPort), String(everyMs)], { stdio: ['pipe', 'pipe', 'inherit'] });
+/** Starts polling STATUS? on a loopback port; stop() ends it and gives each round trip's duration in ms. */
+export function pollStatus(port: number, everyMs = STATUS_POLL_MS): { stop: () => Promise<number[]> } {
+  const child = spawn(process.execPath, ['-e', POLLER, String(port), String(everyMs)], { stdio: ['pipe', 'pipe', 'inherit'] });
   let out = '';
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
   const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
@@ -157,7 +157,7 @@ export interface ScenarioFigures {
  * sessions each ended by an e-stop (timed), one ended by the protection device tripping.
  */
 export async function driveSlowStorageScenario(agent: AgentProcess, estops: number): Promise<ScenarioFigures> {
-  const poller = pollStatus(agent);
+  const poller = pollStatus(agent.healthPort);
   const opened = await agent.waitFor('store_opened', () => true, 120_000); // opened in its thread, after READY
 
   await chargingSession(agent, 'DRIVER-1');
