@@ -46,6 +46,13 @@ rm -f $R/.dockerenv
 # The host's /tmp over 9p is slow to walk (systemd-tmpfiles) and none of the guest's business.
 mount -t tmpfs -o mode=1777 tmpfs $R/tmp
 mount -t tmpfs -o mode=1777 tmpfs $R/var/tmp
+# ...but a repository checked out under them (a CI clone in /tmp) is the guest's business: bind it back.
+case "$REPO" in
+  /tmp/*|/var/tmp/*)
+    mkdir -p "$R$REPO"
+    mount --bind "/lower$REPO" "$R$REPO" || fail "bind the repository $REPO over the guest's /tmp"
+    ;;
+esac
 mkdir -p $R/vm-run
 mount -t 9p -o "$P9,cache=none" run $R/vm-run || fail "mount the run directory over 9p"
 KVER=$(uname -r)
