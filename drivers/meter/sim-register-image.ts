@@ -97,15 +97,18 @@ const ENERGY: Table = [
   [0x004e, () => 0],
 ];
 
-/** SDM630-Modbus V2: the whole table, with phase angles and THD. */
-const SDM630: Table = [
+/** Per-phase V, I, W, VA, VAr and PF: the first registers of the three-phase models. */
+const PER_PHASE: Table = [
   ...phases(0x0000, (e) => e.v),
   ...phases(0x0006, (e) => e.i),
   ...phases(0x000c, (e) => e.p),
   ...phases(0x0012, (e) => e.va),
   ...phases(0x0018, (e) => e.vaR),
   ...phases(0x001e, (e) => e.pf),
-  ...phases(0x0024, (e) => e.angle),
+];
+
+/** System averages and totals of the three-phase models, 0x002A–0x003E. */
+const TOTALS: Table = [
   [0x002a, (e) => mean(e.v)],
   [0x002e, (e) => mean(e.i)],
   [0x0030, (e) => sum(e.i)],
@@ -113,6 +116,13 @@ const SDM630: Table = [
   [0x0038, totalVa],
   [0x003c, totalVar],
   [0x003e, totalPf],
+];
+
+/** SDM630-Modbus V2: the whole table, with phase angles and THD. */
+const SDM630: Table = [
+  ...PER_PHASE,
+  ...phases(0x0024, (e) => e.angle),
+  ...TOTALS,
   [0x0042, (e) => Math.acos(Math.min(1, totalPf(e))) * DEG_PER_RAD],
   ...ENERGY,
   [0x0050, kvah],
@@ -143,19 +153,8 @@ const SDM630: Table = [
 
 /** SDM72D-M-2: per-phase values, totals, frequency and energies; no phase angles, THD or demands. */
 const SDM72V2: Table = [
-  ...phases(0x0000, (e) => e.v),
-  ...phases(0x0006, (e) => e.i),
-  ...phases(0x000c, (e) => e.p),
-  ...phases(0x0012, (e) => e.va),
-  ...phases(0x0018, (e) => e.vaR),
-  ...phases(0x001e, (e) => e.pf),
-  [0x002a, (e) => mean(e.v)],
-  [0x002e, (e) => mean(e.i)],
-  [0x0030, (e) => sum(e.i)],
-  [0x0034, (e) => e.src.powerW],
-  [0x0038, totalVa],
-  [0x003c, totalVar],
-  [0x003e, totalPf],
+  ...PER_PHASE,
+  ...TOTALS,
   ...ENERGY,
   ...phases(0x00c8, (e) => e.vLl),
   [0x00ce, (e) => mean(e.vLl)],
