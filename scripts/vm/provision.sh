@@ -155,7 +155,13 @@ main() {
       dpkg-deb -x "$(fetch "${pkg%%=*}" "${pkg#*=}")" "$work/x"
     done
     mkdir -p "$work/udev"
-    dpkg-deb -x "$(fetch udev "$udev_version")" "$work/udev"
+    # The host's own version, else (a mirror that moved on to the next point release) the candidate
+    local udev_deb
+    udev_deb=$( (fetch udev "$udev_version") 2>/dev/null) || {
+      log "note: udev $udev_version is not downloadable; using $(candidate_version udev) for the guest"
+      udev_deb=$(fetch udev "$(candidate_version udev)")
+    }
+    dpkg-deb -x "$udev_deb" "$work/udev"
     # the hardware database is large and unused here
     rm -rf "$work/udev/usr/lib/udev/hwdb.d" "$work/udev/lib/udev/hwdb.d" "$work/udev/usr/share" "$work/udev/etc/init.d"
     # merged /usr, as on the host: /lib, /bin and /sbin are symbolic links into /usr there
