@@ -159,14 +159,25 @@ is_running() {
   [ "${stat%% *}" != Z ]
 }
 
-# The pid in $1's pid file, if that process is alive and is the one we started (its command
-# line names our run dir), so a recycled pid is never signalled.
+# When process $1 started (field 22 of /proc/PID/stat, clock ticks since boot): set at fork and
+# kept across exec, so with the pid it names one process for good.
+start_time() {
+  local stat fields
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  read -r -a fields <<<"${stat##*) }"
+  printf '%s\n' "${fields[19]}"
+}
+
+# The pid in $1's pid file, if that process is alive and is the one we started (same pid and
+# start time), so a recycled pid is never signalled. The start time, not the command line: a
+# child that bash has forked but not yet exec'd still shows the script's command line, and on a
+# busy machine a check in that window took a starting broker for a dead one.
 live_pid() {
-  local pid_file="$RUN_DIR/$1.pid" pid
+  local pid_file="$RUN_DIR/$1.pid" pid started
   [ -f "$pid_file" ] || return 1
-  pid=$(<"$pid_file")
-  [ -n "$pid" ] && is_running "$pid" || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$RUN_DIR" || return 1
+  read -r pid started <"$pid_file" || true
+  [ -n "$pid" ] && [ -n "$started" ] && is_running "$pid" || return 1
+  [ "$(start_time "$pid")" = "$started" ] || return 1
   printf '%s\n' "$pid"
 }
 
@@ -196,7 +207,9 @@ launch() {
   local name=$1
   shift
   setsid "$@" </dev/null >>"$RUN_DIR/$name.out" 2>&1 9>&- &
-  printf '%s\n' "$!" >"$RUN_DIR/$name.pid"
+  local pid=$!
+  # A child that has already exited has no start time; live_pid then reports it gone.
+  printf '%s %s\n' "$pid" "$(start_time "$pid" || true)" >"$RUN_DIR/$name.pid"
 }
 
 port_accepts() {
@@ -212,6 +225,23 @@ show_logs() {
   done
 }
 
+# Sets ENDED to how the process in $1's pid file ended, when it is this shell's child (so not
+# from inside $(...)) and has ended: a signal (an OOM kill leaves no log line of its own) or an
+# exit status; to nothing otherwise.
+how_it_ended() {
+  local pid _started status=0
+  ENDED=
+  read -r pid _started <"$RUN_DIR/$1.pid" 2>/dev/null || return 0
+  [ -n "$pid" ] && ! is_running "$pid" || return 0
+  wait "$pid" 2>/dev/null || status=$?
+  if [ "$status" -eq 127 ]; then return 0; fi  # not our child
+  if [ "$status" -gt 128 ]; then
+    ENDED=" (killed by signal $((status - 128)))"
+  else
+    ENDED=" (exit status $status)"
+  fi
+}
+
 # Wait until "$2..." succeeds, failing early if the process dies; $1 is the service name.
 wait_until() {
   local name=$1 deadline=$((SECONDS + START_TIMEOUT_S))
@@ -219,7 +249,8 @@ wait_until() {
   until "$@"; do
     if ! live_pid "$name" >/dev/null; then
       show_logs "$RUN_DIR/$name.out" "$RUN_DIR/$name.log"
-      die "$name exited during start-up (last log lines above)"
+      how_it_ended "$name"
+      die "$name exited during start-up$ENDED (last log lines above)"
     fi
     if [ "$SECONDS" -ge "$deadline" ]; then
       show_logs "$RUN_DIR/$name.out" "$RUN_DIR/$name.log"
