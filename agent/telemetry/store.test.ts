@@ -5,6 +5,7 @@ import { describe, it } from 'node:test';
 import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { readLedger, storePath } from './store.js';
+import { spawnStoreWorker } from './store/worker-host.js';
 import { chargingSession } from './testing/charging-session.js';
 import { CP, Clock, T0, Writer, consumo, deliver, onDisk, open, put, started, status, tempDir } from './testing/store-fixtures.js';
 
@@ -221,6 +222,43 @@ describe('telemetry store', () => {
     await store.close(300);
     assert.equal(await appended.durable, false, 'never reported durable');
     assert.match(String(log.lines.find((line) => line.event === 'store_error' && line.fields.op === 'close')?.fields.error), /^STORE_CLOSE_TIMEOUT/);
+  });
+
+  it('a worker thread that dies with a commit outstanding is a crit store_error; a new worker commits the event, once, and seq goes on', async () => {
+    const dir = tempDir();
+    const clock = new Clock();
+    const workers: Worker[] = [];
+    const spawn = (init: Parameters<typeof spawnStoreWorker>[0]) => {
+      const worker = spawnStoreWorker(init);
+      workers.push(worker);
+      return worker;
+    };
+    const { store, log } = open(dir, clock, { retryAfterFailureMs: 50 }, { spawn });
+    assert.equal((await put(store, started(clock, 'S1'))).seq, 1);
+    const appended = store.append(started(clock, 'S2'));
+    assert.equal((await appended.numbered)?.seq, 2);
+    // Before the reply can arrive: the commit of seq 2 may or may not reach the disk. Not awaited, as
+    // the host unrefs an idle worker and nothing else would keep this test's loop alive.
+    const terminated = workers[0]!.terminate();
+    const deadline = Date.now() + 20_000;
+    let durable: boolean | undefined;
+    void appended.durable.then((value) => (durable = value));
+    while ((durable === undefined || workers.length < 2 || store.stats().state !== 'ok') && Date.now() < deadline) {
+      clock.advance(100);
+      store.maintain();
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    await terminated;
+    assert.equal(durable, true, 'committed, by the first worker or the next');
+    assert.equal(workers.length, 2, 'one new worker');
+    const died = log.lines.find((line) => line.event === 'store_error' && line.fields.op === 'worker');
+    assert.equal(died?.priority, 'crit');
+    assert.match(String(died?.fields.error), /^STORE_WORKER_EXIT/);
+    assert.equal((await put(store, started(clock, 'S3'))).seq, 3, 'seq goes on from the numbers handed out');
+    assert.equal(store.stats().state, 'ok');
+    await store.close();
+    assert.deepEqual(onDisk(dir).map((row) => row.seq), [1, 2, 3], 'each event once');
+    assert.deepEqual(readLedger(dir, 10)?.map((session) => session.id).sort(), ['S1', 'S2', 'S3']);
   });
 
   it('moves a database that is not one any more aside, keeps it, and starts a fresh one', async () => {

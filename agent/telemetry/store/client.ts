@@ -127,6 +127,7 @@ class StoreClient implements TelemetryStore {
   /** Sessions this process started: never "left open by a crash", whenever the store opened. */
   private readonly startedThisRun = new Set<string>();
   private readonly startedMs = Date.now();
+  private readonly retryAfterFailureMs: number;
 
   constructor(
     private readonly options: StoreOptions,
@@ -135,6 +136,7 @@ class StoreClient implements TelemetryStore {
     this.path = storePath(options.stateDir);
     this.now = options.now ?? Date.now;
     this.log = options.log;
+    this.retryAfterFailureMs = options.retryAfterFailureMs ?? RETRY_AFTER_FAILURE_MS;
     this.lastCheckpointMs = this.now();
     this.outage = new OutageLog(options.log, { events: { down: LOG_EVENTS.storeError, still: LOG_EVENTS.storeError, up: LOG_EVENTS.storeRecovered } });
     this.memory = new MemoryQueue(options.memoryMaxEntries ?? MEMORY_MAX_ENTRIES);
@@ -156,15 +158,15 @@ class StoreClient implements TelemetryStore {
       {
         onOpened: (state) => this.onOpened(state),
         onOpenFailed: (error) => {
-          this.log.crit(LOG_EVENTS.storeError, { op: 'open', error, path: this.path, retry_in_ms: RETRY_AFTER_FAILURE_MS });
+          this.log.crit(LOG_EVENTS.storeError, { op: 'open', error, path: this.path, retry_in_ms: this.retryAfterFailureMs });
           this.figures.down = true;
           void this.host?.terminate();
         },
         onExit: (error) => {
           if (this.closed || this.closing) return;
-          this.log.crit(LOG_EVENTS.storeError, { op: 'worker', error, path: this.path, retry_in_ms: RETRY_AFTER_FAILURE_MS });
+          this.log.crit(LOG_EVENTS.storeError, { op: 'worker', error, path: this.path, retry_in_ms: this.retryAfterFailureMs });
           this.figures.down = true;
-          this.reopenTimer = setTimeout(() => this.startWorker(), RETRY_AFTER_FAILURE_MS);
+          this.reopenTimer = setTimeout(() => this.startWorker(), this.retryAfterFailureMs);
           this.reopenTimer.unref();
         },
       },
@@ -331,7 +333,7 @@ class StoreClient implements TelemetryStore {
       for (const entry of batch) if (entry.state === 'inflight') entry.state = 'waiting';
       for (const [id] of readings) if (this.readings.has(id)) this.dirtyReadings.add(id);
       this.failing = true;
-      this.nextRetryMs = this.now() + RETRY_AFTER_FAILURE_MS;
+      this.nextRetryMs = this.now() + this.retryAfterFailureMs;
       this.figures.writeFailures += 1;
       this.outage.failure(this.now(), { op: 'commit', code: done.code, error: done.error, path: this.path, in_memory: this.memory.length });
     }

@@ -28,6 +28,8 @@ export interface StoreOptions {
   stallAfterMs?: number;
   /** An uncommitted session event older than this makes /health degraded; default 10 s. */
   pendingMaxAgeMs?: number;
+  /** After a failed commit, a failed open or a dead worker, the next try comes this much later; default 5 s. */
+  retryAfterFailureMs?: number;
 }
 
 /** One message as stored: `value` is the JSON of the DeliveredEvent, sent to Kafka byte for byte. */
