@@ -8,6 +8,7 @@ import type { Config } from '../config/schema.js';
 import { LOG_EVENTS } from '../logging/events.js';
 import type { Logger } from '../logging/logger.js';
 import { OutageLog } from '../logging/outage-log.js';
+import { reconnectPeriodMs } from '../telemetry/mqtt-reconnect.js';
 import type { LinkStatus, MessageSink } from '../telemetry/types.js';
 
 export interface MonitorMqttSinkOptions {
@@ -15,6 +16,8 @@ export interface MonitorMqttSinkOptions {
   /** A publish not acknowledged by then fails (the message stays queued). */
   sendTimeoutMs?: number;
   now?: () => number;
+  /** Numbers in [0, 1) for the reconnect period (Math.random by default). */
+  random?: () => number;
 }
 
 export function createMonitorMqttSink(settings: Config['mqtt'], log: Logger, options: MonitorMqttSinkOptions): MessageSink {
@@ -41,10 +44,11 @@ class MonitorMqttSink implements MessageSink {
     const client = connect(this.settings.url, this.clientOptions());
     this.client = client;
     client.on('connect', () => {
+      client.options.reconnectPeriod = reconnectPeriodMs(this.options.random); // for the next outage
       this.lastError = undefined;
       this.outage.success(this.now(), { url: this.settings.url });
     });
-    client.on('offline', () => this.outage.failure(this.now(), { url: this.settings.url, error: this.lastError ?? 'offline' }));
+    client.on('offline', () => this.outage.failure(this.now(), { url: this.settings.url, error: this.lastError ?? 'offline', retry_every_ms: client.options.reconnectPeriod }));
     client.on('error', (error) => {
       this.lastError = error.message;
     });
@@ -119,7 +123,7 @@ class MonitorMqttSink implements MessageSink {
       clientId: this.options.clientId,
       clean: true,
       keepalive: 30,
-      reconnectPeriod: 2000,
+      reconnectPeriod: reconnectPeriodMs(this.options.random),
       connectTimeout: 5000,
       username: this.settings.username,
       password: this.settings.passwordFile ? readFileSync(this.settings.passwordFile, 'utf8').replace(/\r?\n$/, '') : undefined,

@@ -12,6 +12,7 @@ import type { Config } from '../config/schema.js';
 import { LOG_EVENTS } from '../logging/events.js';
 import type { Logger } from '../logging/logger.js';
 import { OutageLog } from '../logging/outage-log.js';
+import { reconnectPeriodMs } from './mqtt-reconnect.js';
 import type { CommandHandler, LinkStatus, MqttMessageKind, MqttSink } from './types.js';
 
 type MqttSettings = Config['mqtt'];
@@ -21,6 +22,8 @@ export interface MqttSinkOptions {
   now?: () => number;
   /** Overrides the MQTT client id (default `charger-agent-<cp_id>`). */
   clientId?: string;
+  /** Numbers in [0, 1) for the reconnect period (Math.random by default). */
+  random?: () => number;
 }
 
 const DRIVER_ID = /^[A-Za-z0-9._:@-]{1,64}$/;
@@ -64,6 +67,7 @@ class MqttLink implements MqttSink {
   private lastStatus: string | undefined;
   private droppedMeter = 0;
   private lastError: string | undefined;
+  private readonly random: () => number;
 
   constructor(
     private readonly settings: MqttSettings,
@@ -73,6 +77,7 @@ class MqttLink implements MqttSink {
   ) {
     this.topics = mqttTopics(settings, cpId);
     this.now = options.now ?? Date.now;
+    this.random = options.random ?? Math.random;
     this.outage = new OutageLog(log, { events: { down: LOG_EVENTS.mqttDown, still: LOG_EVENTS.mqttStillDown, up: LOG_EVENTS.mqttUp } });
   }
 
@@ -131,7 +136,7 @@ class MqttLink implements MqttSink {
       clientId: this.options.clientId ?? `charger-agent-${this.cpId}`,
       clean: true,
       keepalive: 30,
-      reconnectPeriod: 2_000,
+      reconnectPeriod: reconnectPeriodMs(this.random),
       connectTimeout: 10_000,
       queueQoSZero: false,
       username: this.settings.username,
@@ -143,6 +148,7 @@ class MqttLink implements MqttSink {
   private onConnect(client: MqttClient): void {
     if (client !== this.client) return;
     this.lastError = undefined;
+    client.options.reconnectPeriod = reconnectPeriodMs(this.random); // for the next outage (mqtt-reconnect.ts)
     this.outage.success(this.now(), { url: this.settings.url });
     client.publish(this.topics.online, 'true', { qos: 1, retain: true });
     this.sendStatus(client);
@@ -154,7 +160,7 @@ class MqttLink implements MqttSink {
 
   private onDown(reason: string): void {
     if (this.client === undefined) return;
-    this.outage.failure(this.now(), { url: this.settings.url, error: reason });
+    this.outage.failure(this.now(), { url: this.settings.url, error: reason, retry_every_ms: this.client.options.reconnectPeriod });
   }
 
   private send(client: MqttClient, kind: Queued['kind'], payload: string): void {
