@@ -165,7 +165,11 @@ async function startCharging(rig: Rig): Promise<void> {
   await readyToAuthorize(rig);
   const reply = agent.handleLine(`AUTORIZAR_SUMINISTRO#${DRIVER}`, 'bench');
   if (!reply.startsWith('ACK')) throw new Error(`bench: authorize refused: ${reply}`);
-  await until('charging with the contact closed', () => agent.snapshot().state === 'Charging' && agent.snapshot().relay.feedbackClosed);
+  await until('charging with the contact closed', () => agent.snapshot().state === 'Charging' && agent.snapshot().relay.feedbackClosed).catch((error: Error) => {
+    // what stood in the way (a full run once met this on a loaded box; the part passed alone)
+    const { state, faults, relay } = agent.snapshot();
+    throw new Error(`${error.message}: state ${state}, faults ${JSON.stringify(faults)}, relay ${JSON.stringify(relay)}`);
+  });
 }
 
 /** Per trial: trigger → open() call, and how long the loop stayed busy after it. */
