@@ -7,7 +7,9 @@ import { createSimHardware, type SimHardware } from '../drivers/sim/sim-hardware
 import { loadConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { Agent } from './controller.js';
-import { createLogger } from './logging/logger.js';
+import { createLogger, type Logger } from './logging/logger.js';
+import { createTelemetryPipeline, type LedgerTelemetryPipeline } from './telemetry/pipeline.js';
+import type { InterruptedSession } from './telemetry/store/types.js';
 
 interface Rig {
   agent: Agent;
@@ -23,7 +25,11 @@ let rig: Rig;
 
 /** The agent on simulated hardware in a fresh state dir; `prepare` sets the hardware up before start
  *  and may return a condition the hardware must reach first (polled, e.g. a contact that follows on a timer). */
-async function startRig(flags: Record<string, string> = {}, prepare?: (sim: SimHardware) => (() => boolean) | void): Promise<Rig> {
+async function startRig(
+  flags: Record<string, string> = {},
+  prepare?: (sim: SimHardware) => (() => boolean) | void,
+  pipelineFor?: (config: Config, log: Logger) => LedgerTelemetryPipeline,
+): Promise<Rig> {
   const config = loadConfig({
     env: {},
     flags: { 'state-dir': stateDir, 'health-port': '0', 'http-port': '0', 'kafka-brokers': '', 'mqtt-url': '', 'meter-poll-ms': '50', ...flags },
@@ -53,6 +59,7 @@ async function startRig(flags: Record<string, string> = {}, prepare?: (sim: SimH
     log: logger,
     hardware: { kind: 'sim', hardware: sim.hardware, createMeter: () => sim.simMeter, meterLabel: 'sim', simulation: sim.simulation },
     env: {},
+    pipeline: pipelineFor?.(config, logger),
   });
   await agent.start();
   return { agent, sim, config, log: { lines }, order };
@@ -194,6 +201,35 @@ describe('controller: safety order', () => {
     // the session ends with a meter reading taken after the contactor opened: the next poll
     await eventually(() => rig.order.includes('log:session_ended'));
     assert.ok(rig.order.indexOf('log:session_ended') > rig.order.indexOf('log:fault_raised'));
+  });
+
+  it('logs session_interrupted for a session a crash left open only once its end is committed', async () => {
+    await rig.agent.stop('test');
+    let commit!: (committed: boolean) => void;
+    const durable = new Promise<boolean>((resolve) => (commit = resolve));
+    let asked = 0;
+    const crashed = {
+      session: { id: 'S-CRASHED', driverId: 'D-1', authorizedAt: '2026-12-02T05:00:00.000Z', kwh: 0.5, importe: 0.1, lastImportKwh: 1000.5 },
+      event: { type: 'SUPPLY_END', seq: 7 },
+      closedWith: 'first_reading_after_restart',
+      durable,
+    } as unknown as InterruptedSession;
+    rig = await startRig({}, undefined, (config, log) => {
+      const pipeline = createTelemetryPipeline({ config, log });
+      pipeline.recoverInterrupted = async () => {
+        asked += 1;
+        return [crashed];
+      };
+      return pipeline;
+    });
+    await eventually(() => asked === 1); // at the first meter reading
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const interrupted = () => rig.log.lines.filter((line) => line.event === 'session_interrupted');
+    assert.deepEqual(interrupted(), [], 'not logged while the SUPPLY_END is not committed');
+    commit(true);
+    await eventually(() => interrupted().length === 1);
+    assert.equal(interrupted()[0]!.fields.session, 'S-CRASHED');
+    assert.equal(interrupted()[0]!.fields.committed, true);
   });
 
   it('a relay line found closed at start is driven open before anything else happens', async () => {

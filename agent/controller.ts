@@ -262,8 +262,10 @@ export class Agent implements ChargePoint {
     this.recovered = true;
     clearTimeout(this.recoveryTimer);
     const final = reading && { importKwh: reading.importKwh, takenAtMs: reading.takenAtMs, pricePerKwh: this.options.config.pricePerKwh };
-    void this.pipeline.recoverInterrupted(final).then((interrupted) => {
-      for (const { session, closedWith, rejected, consumoSource } of interrupted) {
+    void this.pipeline.recoverInterrupted(final).then(async (interrupted) => {
+      for (const { session, closedWith, rejected, consumoSource, durable } of interrupted) {
+        // Logged once committed, as session_started and session_ended are: the line means "in the ledger".
+        const committed = await durable;
         this.options.log.warning(LOG_EVENTS.sessionInterrupted, {
           session: session.id,
           driver: session.driverId,
@@ -273,6 +275,7 @@ export class Agent implements ChargePoint {
           closed_with: closedWith,
           first_reading_rejected: rejected,
           consumo_source: consumoSource,
+          committed,
         });
       }
     });

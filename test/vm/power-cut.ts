@@ -39,6 +39,15 @@ function acknowledged(runDir: string, round: number): number {
   return existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean).length : 0;
 }
 
+/** What the guest recorded when a boot ended by itself: its failed checks, its error, the agent's journal tail. */
+function whyEnded(results: (RoundResults & { error?: string; agentJournalTail?: string[] }) | undefined): string {
+  if (!results) return ' (no results recorded)';
+  const failed = Object.entries(results.checks).filter(([, check]) => !check.ok).map(([name, check]) => `${name}: ${check.error}`);
+  const parts = [...failed, ...(results.error ? [`error: ${results.error}`] : [])];
+  const tail = results.agentJournalTail?.slice(-30).join('\n');
+  return `: ${parts.join('; ') || 'no failed check'}${tail ? `\nagent journal:\n${tail}` : ''}`;
+}
+
 export async function powerCutSeries(options: { provisioned: Provisioned; work: string; payload: string; disk: string; cuts: number; timeoutMs: number }): Promise<PowerCutReport> {
   const runDir = join(options.work, 'power-cut');
   const report: PowerCutReport = { rounds: [], log: [] };
@@ -58,7 +67,7 @@ export async function powerCutSeries(options: { provisioned: Provisioned; work: 
     });
     const results = readJson<RoundResults>(join(runDir, `power-cut-${round}.json`));
     const entry: PowerCutRound = { cut: outcome.cut, wallMs: outcome.wallMs, results };
-    if (!last && !outcome.cut) entry.reason = outcome.timedOut ? 'timed out' : `qemu exited ${outcome.code ?? outcome.signal} before the cut`;
+    if (!last && !outcome.cut) entry.reason = outcome.timedOut ? 'timed out' : `qemu exited ${outcome.code ?? outcome.signal} before the cut${whyEnded(results)}`;
     report.rounds.push(entry);
     report.log.push(
       `boot ${round}: ${outcome.cut ? `cut after ${acknowledged(runDir, round)} acknowledged events` : last ? 'verify only' : entry.reason}, ${(outcome.wallMs / 1000).toFixed(1)} s wall`,

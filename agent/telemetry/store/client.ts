@@ -494,9 +494,11 @@ class StoreClient implements TelemetryStore {
         started_at: session.startedAt,
         ended_at: close.endedAt,
       };
-      const delivered = await this.append(event).numbered;
+      const appended = this.append(event);
+      const delivered = await appended.numbered;
       if (!delivered) break; // closed meanwhile
       recovered.push({
+        durable: appended.durable,
         session: { ...session, kwh: close.kwh, importe: close.importe, lastImportKwh: close.meterKwh, endedAt: close.endedAt, endReason: 'interrupted' },
         event: delivered,
         closedWith: close.closedWith,

@@ -54,7 +54,7 @@ describe('telemetry store: interrupted sessions', () => {
     assert.equal(recovered?.event.kwh, 0.021);
     assert.equal(recovered?.event.importe, 0.0042);
     assert.equal(recovered?.event.meter_import_kwh, 1000.021);
-    await store.settled();
+    assert.equal(await recovered?.durable, true, 'its end committed');
     assert.equal((await store.listSessions(1))[0]?.kwh, 0.021, 'the ledger bills it too');
     await store.close();
   });

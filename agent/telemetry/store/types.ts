@@ -85,6 +85,8 @@ export interface InterruptedSession {
   session: LedgerSession;
   /** The SUPPLY_END (reason interrupted) now in the store. */
   event: DeliveredEvent;
+  /** Resolves true once that SUPPLY_END and the ledger's end are committed (false: the store closed first). */
+  durable: Promise<boolean>;
   closedWith: ClosedWith;
   /** Why the first reading after the restart was not used, when it was not. */
   rejected?: string;
