@@ -67,7 +67,6 @@ class MqttLink implements MqttSink {
   private lastStatus: string | undefined;
   private droppedMeter = 0;
   private lastError: string | undefined;
-  private readonly random: () => number;
 
   constructor(
     private readonly settings: MqttSettings,
@@ -77,7 +76,6 @@ class MqttLink implements MqttSink {
   ) {
     this.topics = mqttTopics(settings, cpId);
     this.now = options.now ?? Date.now;
-    this.random = options.random ?? Math.random;
     this.outage = new OutageLog(log, { events: { down: LOG_EVENTS.mqttDown, still: LOG_EVENTS.mqttStillDown, up: LOG_EVENTS.mqttUp } });
   }
 
@@ -136,7 +134,7 @@ class MqttLink implements MqttSink {
       clientId: this.options.clientId ?? `charger-agent-${this.cpId}`,
       clean: true,
       keepalive: 30,
-      reconnectPeriod: reconnectPeriodMs(this.random),
+      reconnectPeriod: reconnectPeriodMs(this.options.random),
       connectTimeout: 10_000,
       queueQoSZero: false,
       username: this.settings.username,
@@ -148,7 +146,7 @@ class MqttLink implements MqttSink {
   private onConnect(client: MqttClient): void {
     if (client !== this.client) return;
     this.lastError = undefined;
-    client.options.reconnectPeriod = reconnectPeriodMs(this.random); // for the next outage (mqtt-reconnect.ts)
+    client.options.reconnectPeriod = reconnectPeriodMs(this.options.random); // for the next outage (mqtt-reconnect.ts)
     this.outage.success(this.now(), { url: this.settings.url });
     client.publish(this.topics.online, 'true', { qos: 1, retain: true });
     this.sendStatus(client);
